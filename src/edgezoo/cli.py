@@ -1,0 +1,105 @@
+"""The ``edgezoo`` command: a thin layer over the Python API, one verb per pipeline stage."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from edgezoo.errors import EdgezooError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Efficient vision transformers from timm: export, quantize, run, benchmark and evaluate them.",
+)
+out = Console()
+
+WeightsOpt = Annotated[
+    Optional[Path],
+    typer.Option("--weights", help="Local checkpoint: .safetensors, or .pth/.pt/.bin (loaded weights_only)."),
+]
+PretrainedOpt = Annotated[
+    bool, typer.Option("--pretrained", help="timm's pretrained weights (hub download, or the local cache).")
+]
+OutDirOpt = Annotated[Path, typer.Option("-o", "--out-dir", help="Folder for the artifacts.")]
+
+
+def _fmt(value: object, spec: str = "") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+@app.command("list")
+def list_models(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the model cards as JSON.")] = False,
+) -> None:
+    """The zoo's models and what their cards say."""
+    from edgezoo.zoo import zoo_cards
+
+    cards = list(zoo_cards().values())
+    if as_json:
+        print(json.dumps([c.to_dict() for c in cards], indent=2))
+        return
+    table = Table(title="edgezoo models (any other timm classifier name works too)")
+    table.add_column("model", no_wrap=True)
+    table.add_column("input", no_wrap=True)
+    for col in ("params M", "GMACs", "timm Top-1", "RDK X5 float", "RDK X5 int8"):
+        table.add_column(col, justify="right")
+    for c in cards:
+        rdk = c.reference.get("rdk_x5", {})
+        table.add_row(
+            c.name, "x".join(map(str, c.img_size)), _fmt(c.params and c.params / 1e6, ".2f"),
+            _fmt(c.gmacs, ".2f"), _fmt(c.reference.get("timm", {}).get("top1")),
+            _fmt(rdk.get("float_top1")), _fmt(rdk.get("quant_top1")),
+        )
+    out.print(table)
+
+
+@app.command()
+def export(
+    model: Annotated[str, typer.Argument(help="Zoo model (see `edgezoo list`) or any timm classifier name.")],
+    weights: WeightsOpt = None,
+    pretrained: PretrainedOpt = False,
+    img_size: Annotated[Optional[int], typer.Option("--img-size", help="Input size (default: the card's).")] = None,
+    opset: Annotated[int, typer.Option("--opset", help="ONNX opset, 11..20.")] = 17,
+    dynamic_batch: Annotated[bool, typer.Option("--dynamic-batch", help="Dynamic batch axis (servers).")] = False,
+    out_dir: OutDirOpt = Path("artifacts"),
+) -> None:
+    """Export a model to ONNX (reparameterized, simplified, checked against PyTorch) with its card."""
+    from edgezoo.export import export as run_export
+    from edgezoo.zoo import get_card
+
+    artifact, checks = run_export(
+        get_card(model), weights=weights, pretrained=pretrained, img_size=img_size, opset=opset,
+        dynamic_batch=dynamic_batch, out_dir=out_dir,
+    )
+    card = artifact.card
+    params = card["params"]
+    w = card["weights"]
+    out.print(f"[bold]{artifact.onnx_path}[/] and {artifact.card_path.name}")
+    out.print(f"  weights: {w['kind']}" + (f" (seed {w['seed']})" if w["kind"] == "random" else f" {w.get('path')}"))
+    out.print(f"  input {card['input']['name']} {card['input']['shape']} float32 NCHW, opset {card['opset']}")
+    out.print(f"  params: PyTorch {params['pytorch']:,}, reparameterized {params['pytorch_reparameterized']:,},"
+              f" ONNX initializers {params['onnx_initializers']:,}")
+    for c in checks:
+        out.print(f"  check vs PyTorch on {c.input}: max abs diff {c.max_abs_diff:.2e}, cosine {c.cosine:.7f},"
+                  f" top-1 {c.top1_torch} -> {c.top1_onnx}")
+
+
+def main() -> None:
+    """Entry point: user errors become one line on stderr and exit code 2."""
+    try:
+        app()
+    except EdgezooError as exc:
+        print(f"edgezoo: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

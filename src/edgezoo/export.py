@@ -1,0 +1,187 @@
+"""Stage one of the pipeline: timm model -> reparameterize -> ONNX -> simplify -> check -> artifact.
+
+The check compares ONNX Runtime's output with the PyTorch model *before* reparameterization, so it
+covers both the branch folding and the export.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import torch
+
+from edgezoo.artifact import Artifact, command_line, now_iso, versions, write_artifact
+from edgezoo.errors import EdgezooError
+from edgezoo.models import build_model, count_params, reparameterized
+from edgezoo.preprocess import prepare
+from edgezoo.progress import steps
+from edgezoo.samples import default_photo
+from edgezoo.zoo import ModelCard
+
+SUPPORTED_OPSETS = range(11, 21)
+INPUT_NAME = "input"
+OUTPUT_NAME = "logits"
+# Float export must reproduce PyTorch; the error allowed grows with the logits' magnitude.
+COSINE_MIN = 0.9999
+REL_ABS_DIFF_MAX = 1e-3
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """How closely ONNX Runtime reproduces PyTorch on one input."""
+
+    input: str
+    max_abs_diff: float
+    cosine: float
+    top1_torch: int
+    top1_onnx: int
+    passed: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def onnx_param_count(model: onnx.ModelProto) -> int:
+    """Parameters as the seeds count them: elements of all graph initializers."""
+    return int(sum(int(np.prod(t.dims)) for t in model.graph.initializer))
+
+
+def _to_onnx(model: torch.nn.Module, example: torch.Tensor, opset: int, dynamic_batch: bool) -> onnx.ModelProto:
+    buffer = io.BytesIO()
+    axes = {INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}} if dynamic_batch else None
+    with warnings.catch_warnings(), torch.no_grad():
+        # The legacy exporter honours the requested opset exactly (dynamo=True always writes 18);
+        # it warns that it is deprecated, which users need not see on every export.
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model, (example,), buffer, dynamo=False, opset_version=opset, do_constant_folding=True,
+            input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], dynamic_axes=axes,
+        )
+    return onnx.load_from_string(buffer.getvalue())
+
+
+def _simplify(model: onnx.ModelProto) -> onnx.ModelProto:
+    import onnxslim
+
+    return onnxslim.slim(model)
+
+
+def _compare(name: str, reference: np.ndarray, got: np.ndarray) -> CheckResult:
+    ref = reference.reshape(-1).astype(np.float64)
+    out = got.reshape(-1).astype(np.float64)
+    diff = float(np.max(np.abs(ref - out)))
+    cosine = float(ref @ out / max(np.linalg.norm(ref) * np.linalg.norm(out), 1e-30))
+    allowed = REL_ABS_DIFF_MAX * max(1.0, float(np.max(np.abs(ref))))
+    return CheckResult(name, diff, cosine, int(ref.argmax()), int(out.argmax()),
+                       cosine >= COSINE_MIN and diff <= allowed)
+
+
+def check_against_torch(
+    onnx_model: onnx.ModelProto, torch_model: torch.nn.Module, inputs: dict[str, np.ndarray]
+) -> list[CheckResult]:
+    """Run each input through ONNX Runtime and PyTorch and compare the logits."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(onnx_model.SerializeToString(), providers=["CPUExecutionProvider"])
+    results = []
+    for name, x in inputs.items():
+        with torch.no_grad():
+            ref = torch_model(torch.from_numpy(x)).numpy()
+        got = session.run(None, {session.get_inputs()[0].name: x})[0]
+        results.append(_compare(name, ref, got))
+    return results
+
+
+def _check_inputs(card: ModelCard, size: tuple[int, int]) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    photo = default_photo()
+    return {
+        "random normal": rng.standard_normal((1, 3, *size), dtype=np.float32),
+        f"photo {photo.name}": prepare(photo, size=size, crop_pct=card.crop_pct,
+                                       interpolation=card.interpolation, mean=card.mean, std=card.std),
+    }
+
+
+def export(
+    card: ModelCard,
+    *,
+    weights: str | Path | None = None,
+    pretrained: bool = False,
+    img_size: int | None = None,
+    opset: int = 17,
+    dynamic_batch: bool = False,
+    out_dir: Path = Path("artifacts"),
+) -> tuple[Artifact, list[CheckResult]]:
+    """Export ``card``'s model to ``out_dir/<name>.onnx`` with its card, or raise EdgezooError."""
+    if opset not in SUPPORTED_OPSETS:
+        raise EdgezooError(
+            f"unsupported opset {opset}: use {SUPPORTED_OPSETS.start}..{SUPPORTED_OPSETS.stop - 1}"
+        )
+    size = (img_size, img_size) if img_size else card.img_size
+    with steps(f"export {card.name}", total=5) as progress:
+        progress.next("build model")
+        model, source = build_model(card, weights=weights, pretrained=pretrained)
+        progress.next("reparameterize")
+        deployed = reparameterized(model)
+        example = torch.zeros(1, 3, *size)
+        try:
+            with torch.no_grad():
+                deployed(example)
+        except Exception as exc:  # noqa: BLE001 - a size the architecture cannot take
+            raise EdgezooError(f"{card.name}: cannot run at input size {size[0]}x{size[1]} ({exc})") from exc
+        progress.next(f"export to ONNX (opset {opset})")
+        onnx_model = _simplify(_to_onnx(deployed, example, opset, dynamic_batch))
+        progress.next("check against PyTorch")
+        checks = check_against_torch(onnx_model, model, _check_inputs(card, size))
+        failed = [c for c in checks if not c.passed]
+        if failed:
+            c = failed[0]
+            raise EdgezooError(
+                f"{card.name}: ONNX output differs from PyTorch on {c.input}"
+                f" (max abs diff {c.max_abs_diff:.2e}, cosine {c.cosine:.6f}); nothing written"
+            )
+        progress.next("write artifact")
+        artifact_card = {
+            "kind": "export",
+            "model": card.name,
+            "timm_name": card.timm_name,
+            "precision": "fp32",
+            "created": now_iso(),
+            "command": command_line(),
+            "weights": source.to_dict(),
+            "opset": opset,
+            "input": {
+                "name": INPUT_NAME,
+                "shape": ["batch" if dynamic_batch else 1, 3, *size],
+                "layout": "NCHW",
+                "dtype": "float32",
+                "format": "rgb_normalized",
+            },
+            "output": {
+                "name": OUTPUT_NAME,
+                "shape": ["batch" if dynamic_batch else 1, card.num_classes],
+                "dtype": "float32",
+                "meaning": f"{card.labels} logits (softmax gives probabilities)",
+            },
+            "preprocessing": card.preprocessing(),
+            "params": {
+                "pytorch": count_params(model),
+                "pytorch_reparameterized": count_params(deployed),
+                "onnx_initializers": onnx_param_count(onnx_model),
+            },
+            "check": {
+                "against": "PyTorch model before reparameterization, ONNX Runtime CPU",
+                "tolerance": {"cosine_min": COSINE_MIN, "max_abs_diff_rel": REL_ABS_DIFF_MAX},
+                "results": [c.to_dict() for c in checks],
+            },
+            "versions": versions(),
+            "model_card": card.to_dict(),
+        }
+        artifact = write_artifact(onnx_model, artifact_card, out_dir, card.name)
+    return artifact, checks

@@ -1,0 +1,44 @@
+"""Writing files so that a failure never leaves a half-written artifact behind."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from edgezoo.errors import EdgezooError
+
+
+def ensure_dir(path: Path) -> Path:
+    """Create an output folder, or say in one line why it cannot be used."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise EdgezooError(f"{path}: cannot create output folder ({exc.strerror or exc})") from exc
+    if not os.access(path, os.W_OK):
+        raise EdgezooError(f"{path}: output folder is not writable")
+    return path
+
+
+@contextlib.contextmanager
+def atomic_path(target: Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; rename it onto ``target`` only on success."""
+    target = Path(target)
+    ensure_dir(target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, target)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+def write_json(target: Path, data: Any) -> None:
+    with atomic_path(target) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")

@@ -1,0 +1,52 @@
+"""Shared fixtures: run the CLI in-process, make checkpoints, find real photos."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+import edgezoo  # noqa: F401 - installs the torchvision shim before timm is imported
+from edgezoo.samples import sample_photos
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def cli(capsys, monkeypatch):
+    """Run ``edgezoo ARGS...`` through the real entry point and capture what it prints."""
+    from edgezoo.cli import main
+
+    def run(*args: str | Path) -> CliResult:
+        monkeypatch.setattr(sys, "argv", ["edgezoo", *map(str, args)])
+        monkeypatch.setenv("COLUMNS", "200")
+        capsys.readouterr()
+        try:
+            main()
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def photos() -> dict[str, Path]:
+    """Real photos shipped inside installed wheels, by file stem."""
+    found = {p.stem: p for p in sample_photos()}
+    assert "grace_hopper" in found, "matplotlib's sample photo is missing"
+    return found
+
+
+def files_in(folder: Path) -> list[str]:
+    """Everything in a folder, hidden temporaries included."""
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
