@@ -50,9 +50,7 @@ def test_coefficients_match_textbook_bt601():
     np.testing.assert_allclose(m, [[1, 0, 1.402], [1, -0.344136, -0.714136], [1, 1.772, 0]], atol=1e-6)
     np.testing.assert_array_equal(off, [0, 128, 128])
     m, off = yuv_coefficients(full_range=False)  # studio swing, the 1.164/1.596 formula
-    np.testing.assert_allclose(
-        m, [[1.164, 0, 1.596], [1.164, -0.392, -0.813], [1.164, 2.017, 0]], atol=1.5e-3
-    )
+    np.testing.assert_allclose(m, [[1.164, 0, 1.596], [1.164, -0.392, -0.813], [1.164, 2.017, 0]], atol=1.5e-3)
     np.testing.assert_array_equal(off, [16, 128, 128])
     fwd, _ = rgb_to_yuv_coefficients(full_range=False)  # OpenCV's COLOR_BGR2YUV_I420 numbers
     np.testing.assert_allclose(

@@ -10,15 +10,14 @@ import onnxruntime as ort
 import pytest
 import timm
 import torch
+from conftest import files_in
 from safetensors.torch import save_file
 
-from conftest import files_in
 from edgezoo import export as export_module
 from edgezoo.preprocess import prepare
 from edgezoo.zoo import get_card
 
-TRANSFORMERS = ["fastvit_t8", "fastvit_t12", "fastvit_s12", "fastvit_sa12", "efficientformer_l1",
-                "efficientformer_l3"]
+TRANSFORMERS = ["fastvit_t8", "fastvit_t12", "fastvit_s12", "fastvit_sa12", "efficientformer_l1", "efficientformer_l3"]
 
 
 def _reference_model(name: str, seed: int) -> torch.nn.Module:
@@ -64,8 +63,13 @@ def test_export_matches_our_timm_model(cli, tmp_path, checkpoints, photos, name,
     card = json.loads(card_path.read_text())
     assert card["model"] == name and card["opset"] == opset and card["precision"] == "fp32"
     assert card["weights"]["kind"] == "file" and card["weights"]["path"] == str(ckpt)
-    assert card["input"] == {"name": "input", "shape": [1, 3, 224, 224], "layout": "NCHW", "dtype": "float32",
-                             "format": "rgb_normalized"}
+    assert card["input"] == {
+        "name": "input",
+        "shape": [1, 3, 224, 224],
+        "layout": "NCHW",
+        "dtype": "float32",
+        "format": "rgb_normalized",
+    }
     assert card["output"]["shape"] == [1, 1000]
     assert card["params"]["pytorch"] == sum(p.numel() for p in reference.parameters())
     assert card["params"]["onnx_initializers"] == sum(int(np.prod(t.dims)) for t in model.graph.initializer)
@@ -74,9 +78,17 @@ def test_export_matches_our_timm_model(cli, tmp_path, checkpoints, photos, name,
     assert {"torch", "timm", "onnx", "onnxruntime"} <= set(card["versions"])
 
     mc = card["model_card"]
-    for x in (np.random.default_rng(7).standard_normal((1, 3, 224, 224), dtype=np.float32),
-              prepare(photos["chelsea"], size=(224, 224), crop_pct=mc["crop_pct"],
-                      interpolation=mc["interpolation"], mean=mc["mean"], std=mc["std"])):
+    for x in (
+        np.random.default_rng(7).standard_normal((1, 3, 224, 224), dtype=np.float32),
+        prepare(
+            photos["chelsea"],
+            size=(224, 224),
+            crop_pct=mc["crop_pct"],
+            interpolation=mc["interpolation"],
+            mean=mc["mean"],
+            std=mc["std"],
+        ),
+    ):
         with torch.no_grad():
             expected = reference(torch.from_numpy(x)).numpy()
         got = _run_onnx(onnx_path, x)
@@ -96,8 +108,14 @@ def test_lite0_real_weights_export_classifies_like_pytorch(cli, tmp_path, photos
     mc = card["model_card"]
     expected_classes = {"coffee": {967}, "chelsea": {281, 282, 285}}  # espresso; tabby/tiger/Egyptian cat
     for stem, classes in expected_classes.items():
-        x = prepare(photos[stem], size=(224, 224), crop_pct=mc["crop_pct"], interpolation=mc["interpolation"],
-                    mean=mc["mean"], std=mc["std"])
+        x = prepare(
+            photos[stem],
+            size=(224, 224),
+            crop_pct=mc["crop_pct"],
+            interpolation=mc["interpolation"],
+            mean=mc["mean"],
+            std=mc["std"],
+        )
         with torch.no_grad():
             torch_top = int(model(torch.from_numpy(x)).argmax())
         onnx_top = int(_run_onnx(tmp_path / "tf_efficientnet_lite0.onnx", x).argmax())
@@ -120,6 +138,7 @@ def test_random_weights_are_said(cli, tmp_path):
 
 # ---- bad input: one line naming the problem, exit 2, nothing written -------------------------
 
+
 def _assert_clean_failure(res, tmp_path, *needles: str) -> None:
     assert res.code == 2
     lines = [ln for ln in res.err.splitlines() if ln.strip()]
@@ -137,8 +156,12 @@ def test_unknown_model(cli, tmp_path):
 def test_corrupt_checkpoint(cli, tmp_path):
     bad = tmp_path / "broken.pth"
     bad.write_bytes(b"\x80\x02garbage")
-    _assert_clean_failure(cli("export", "fastvit_t8", "--weights", bad, "-o", tmp_path / "out"), tmp_path,
-                          str(bad), "not a readable checkpoint")
+    _assert_clean_failure(
+        cli("export", "fastvit_t8", "--weights", bad, "-o", tmp_path / "out"),
+        tmp_path,
+        str(bad),
+        "not a readable checkpoint",
+    )
 
 
 def test_wrong_architecture_checkpoint(cli, tmp_path, checkpoints):
@@ -149,8 +172,9 @@ def test_wrong_architecture_checkpoint(cli, tmp_path, checkpoints):
 
 @pytest.mark.parametrize("opset", ["7", "99"])
 def test_unsupported_opset(cli, tmp_path, opset):
-    _assert_clean_failure(cli("export", "fastvit_t8", "--opset", opset, "-o", tmp_path / "out"), tmp_path,
-                          f"unsupported opset {opset}")
+    _assert_clean_failure(
+        cli("export", "fastvit_t8", "--opset", opset, "-o", tmp_path / "out"), tmp_path, f"unsupported opset {opset}"
+    )
 
 
 def test_unwritable_output_folder(cli, tmp_path):

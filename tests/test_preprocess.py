@@ -204,10 +204,7 @@ def _png_rgb16(path: Path, rgb16: np.ndarray) -> None:
     rows = b"".join(b"\x00" + rgb16[y].astype(">u2").tobytes() for y in range(h))
     ihdr = struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0)
     path.write_bytes(
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
     )
 
 
@@ -357,9 +354,7 @@ def test_resize_crop_accepts_every_timm_interpolation_and_arrays(chelsea):
     arr = np.asarray(chelsea)
     for name in ("bilinear", "bicubic", "nearest", "lanczos", "box", "hamming"):
         assert name in INTERPOLATIONS
-        np.testing.assert_array_equal(
-            resize_crop(arr, (32, 32), 0.9, name), resize_crop(chelsea, (32, 32), 0.9, name)
-        )
+        np.testing.assert_array_equal(resize_crop(arr, (32, 32), 0.9, name), resize_crop(chelsea, (32, 32), 0.9, name))
     with pytest.raises(EdgezooError, match="interpolation"):
         resize_crop(chelsea, (32, 32), 0.9, "area")
     with pytest.raises(EdgezooError, match="crop_pct"):
@@ -377,9 +372,7 @@ def test_resize_crop_is_bit_exact_with_timm(chelsea):
             ((192, 256), 0.9, "bicubic"),
             ((224, 224), 1.15, "lanczos"),
         ]:
-            tf = create_transform(
-                input_size=(3, *size), crop_pct=crop_pct, interpolation=interp, mean=MEAN, std=STD
-            )
+            tf = create_transform(input_size=(3, *size), crop_pct=crop_pct, interpolation=interp, mean=MEAN, std=STD)
             ours = normalize(resize_crop(im, size, crop_pct, interp), MEAN, STD)
             np.testing.assert_array_equal(ours, tf(im).numpy()[None])
 
@@ -415,13 +408,9 @@ def test_prepare_end_to_end():
     x = prepare(path, size=(224, 224), crop_pct=0.875, interpolation="bicubic", mean=MEAN, std=STD)
     assert x.shape == (1, 3, 224, 224) and x.dtype == np.float32
     np.testing.assert_array_equal(x, normalize(resize_crop(load_image(path), (224, 224), 0.875), MEAN, STD))
-    lb = prepare(
-        path, size=(224, 224), crop_pct=0.875, interpolation="bicubic", mean=MEAN, std=STD, letterbox=True
-    )
+    lb = prepare(path, size=(224, 224), crop_pct=0.875, interpolation="bicubic", mean=MEAN, std=STD, letterbox=True)
     assert lb.shape == (1, 3, 224, 224)
-    full = prepare(
-        path, size=(224, 224), crop_pct=0.875, interpolation="bicubic", mean=MEAN, std=STD, max_side=None
-    )
+    full = prepare(path, size=(224, 224), crop_pct=0.875, interpolation="bicubic", mean=MEAN, std=STD, max_side=None)
     np.testing.assert_array_equal(full, x)  # 451x300 is below max_side: the bound changes nothing
     assert lb[0, 0, 0, 0] == pytest.approx((114 / 255 - MEAN[0]) / STD[0], abs=1e-6)  # top padding
 

@@ -121,8 +121,14 @@ def test_lite0_packaged_real_weights_classify_photos(photos):
     card = get_card("tf_efficientnet_lite0")
     model, source = build_model(card, pretrained=True)
     assert source.kind == "package"
-    x = prepare(photos["coffee"], size=card.img_size, crop_pct=card.crop_pct,
-                interpolation=card.interpolation, mean=card.mean, std=card.std)
+    x = prepare(
+        photos["coffee"],
+        size=card.img_size,
+        crop_pct=card.crop_pct,
+        interpolation=card.interpolation,
+        mean=card.mean,
+        std=card.std,
+    )
     with torch.no_grad():
         probs = model(torch.from_numpy(x)).softmax(-1)[0].numpy()
     assert int(np.argmax(probs)) == 967  # espresso

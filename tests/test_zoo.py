@@ -11,8 +11,15 @@ from edgezoo.errors import EdgezooError
 from edgezoo.models import build_model, count_gmacs, count_params
 from edgezoo.zoo import get_card, suggest, zoo_cards
 
-ZOO = ["fastvit_t8", "fastvit_t12", "fastvit_s12", "fastvit_sa12", "efficientformer_l1", "efficientformer_l3",
-       "tf_efficientnet_lite0"]
+ZOO = [
+    "fastvit_t8",
+    "fastvit_t12",
+    "fastvit_s12",
+    "fastvit_sa12",
+    "efficientformer_l1",
+    "efficientformer_l3",
+    "tf_efficientnet_lite0",
+]
 
 
 def test_zoo_has_the_seven_models_in_order():

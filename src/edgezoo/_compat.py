@@ -9,7 +9,10 @@ and nothing in edgezoo needs them. Where the extension loads, this does nothing.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import sys
+from pathlib import Path
 
 _SCHEMAS = (
     "nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor",
@@ -33,26 +36,17 @@ def ensure_torchvision_importable() -> None:
     global _library
     if _library is not None or importlib.util.find_spec("torchvision") is None:
         return
-    import sys
-
     if "torchvision" in sys.modules:
         return
     import torch
 
-    # Let torchvision try to load its own extension first; only when that leaves the ops
-    # undefined do we step in.
-    try:
-        spec = importlib.util.find_spec("torchvision")
-        from pathlib import Path
-
-        libs = list(Path(spec.origin).parent.glob("_C*.so")) if spec and spec.origin else []
-        for lib in libs:
-            try:
-                torch.ops.load_library(str(lib))
-            except (OSError, RuntimeError):
-                pass
-    except Exception:  # noqa: BLE001 - best effort; the check below decides
-        pass
+    # Load torchvision's own extension first (as its import would); only when that leaves the
+    # operators undefined do we step in.
+    spec = importlib.util.find_spec("torchvision")
+    folder = Path(spec.origin).parent if spec and spec.origin else None
+    for lib in folder.glob("_C*.so") if folder else ():
+        with contextlib.suppress(OSError, RuntimeError):
+            torch.ops.load_library(str(lib))
     if not _torchvision_ops_missing():
         return
     _library = torch.library.Library("torchvision", "DEF")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -22,7 +22,7 @@ app = typer.Typer(
 out = Console()
 
 WeightsOpt = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option("--weights", help="Local checkpoint: .safetensors, or .pth/.pt/.bin (loaded weights_only)."),
 ]
 PretrainedOpt = Annotated[
@@ -54,9 +54,13 @@ def list_models(
     for c in cards:
         rdk = c.reference.get("rdk_x5", {})
         table.add_row(
-            c.name, "x".join(map(str, c.img_size)), _fmt(c.params and c.params / 1e6, ".2f"),
-            _fmt(c.gmacs, ".2f"), _fmt(c.reference.get("timm", {}).get("top1")),
-            _fmt(rdk.get("float_top1")), _fmt(rdk.get("quant_top1")),
+            c.name,
+            "x".join(map(str, c.img_size)),
+            _fmt(c.params and c.params / 1e6, ".2f"),
+            _fmt(c.gmacs, ".2f"),
+            _fmt(c.reference.get("timm", {}).get("top1")),
+            _fmt(rdk.get("float_top1")),
+            _fmt(rdk.get("quant_top1")),
         )
     out.print(table)
 
@@ -66,7 +70,7 @@ def export(
     model: Annotated[str, typer.Argument(help="Zoo model (see `edgezoo list`) or any timm classifier name.")],
     weights: WeightsOpt = None,
     pretrained: PretrainedOpt = False,
-    img_size: Annotated[Optional[int], typer.Option("--img-size", help="Input size (default: the card's).")] = None,
+    img_size: Annotated[int | None, typer.Option("--img-size", help="Input size (default: the card's).")] = None,
     opset: Annotated[int, typer.Option("--opset", help="ONNX opset, 11..20.")] = 17,
     dynamic_batch: Annotated[bool, typer.Option("--dynamic-batch", help="Dynamic batch axis (servers).")] = False,
     out_dir: OutDirOpt = Path("artifacts"),
@@ -76,8 +80,13 @@ def export(
     from edgezoo.zoo import get_card
 
     artifact, checks = run_export(
-        get_card(model), weights=weights, pretrained=pretrained, img_size=img_size, opset=opset,
-        dynamic_batch=dynamic_batch, out_dir=out_dir,
+        get_card(model),
+        weights=weights,
+        pretrained=pretrained,
+        img_size=img_size,
+        opset=opset,
+        dynamic_batch=dynamic_batch,
+        out_dir=out_dir,
     )
     card = artifact.card
     params = card["params"]
@@ -85,11 +94,15 @@ def export(
     out.print(f"[bold]{artifact.onnx_path}[/] and {artifact.card_path.name}")
     out.print(f"  weights: {w['kind']}" + (f" (seed {w['seed']})" if w["kind"] == "random" else f" {w.get('path')}"))
     out.print(f"  input {card['input']['name']} {card['input']['shape']} float32 NCHW, opset {card['opset']}")
-    out.print(f"  params: PyTorch {params['pytorch']:,}, reparameterized {params['pytorch_reparameterized']:,},"
-              f" ONNX initializers {params['onnx_initializers']:,}")
+    out.print(
+        f"  params: PyTorch {params['pytorch']:,}, reparameterized {params['pytorch_reparameterized']:,},"
+        f" ONNX initializers {params['onnx_initializers']:,}"
+    )
     for c in checks:
-        out.print(f"  check vs PyTorch on {c.input}: max abs diff {c.max_abs_diff:.2e}, cosine {c.cosine:.7f},"
-                  f" top-1 {c.top1_torch} -> {c.top1_onnx}")
+        out.print(
+            f"  check vs PyTorch on {c.input}: max abs diff {c.max_abs_diff:.2e}, cosine {c.cosine:.7f},"
+            f" top-1 {c.top1_torch} -> {c.top1_onnx}"
+        )
 
 
 def main() -> None:

@@ -108,8 +108,7 @@ def rgb_to_yuv_coefficients(full_range: bool = DEFAULT_FULL_RANGE) -> tuple[np.n
 def _check_even(height: int, width: int, what: str) -> None:
     if height <= 0 or width <= 0 or height % 2 or width % 2:
         raise EdgezooError(
-            f"{what}: size {width}x{height} (WxH) is not allowed; YUV 4:2:0 needs a positive, even "
-            "width and height"
+            f"{what}: size {width}x{height} (WxH) is not allowed; YUV 4:2:0 needs a positive, even width and height"
         )
 
 

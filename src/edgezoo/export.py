@@ -60,8 +60,15 @@ def _to_onnx(model: torch.nn.Module, example: torch.Tensor, opset: int, dynamic_
         # it warns that it is deprecated, which users need not see on every export.
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            model, (example,), buffer, dynamo=False, opset_version=opset, do_constant_folding=True,
-            input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], dynamic_axes=axes,
+            model,
+            (example,),
+            buffer,
+            dynamo=False,
+            opset_version=opset,
+            do_constant_folding=True,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            dynamic_axes=axes,
         )
     return onnx.load_from_string(buffer.getvalue())
 
@@ -78,8 +85,9 @@ def _compare(name: str, reference: np.ndarray, got: np.ndarray) -> CheckResult:
     diff = float(np.max(np.abs(ref - out)))
     cosine = float(ref @ out / max(np.linalg.norm(ref) * np.linalg.norm(out), 1e-30))
     allowed = REL_ABS_DIFF_MAX * max(1.0, float(np.max(np.abs(ref))))
-    return CheckResult(name, diff, cosine, int(ref.argmax()), int(out.argmax()),
-                       cosine >= COSINE_MIN and diff <= allowed)
+    return CheckResult(
+        name, diff, cosine, int(ref.argmax()), int(out.argmax()), cosine >= COSINE_MIN and diff <= allowed
+    )
 
 
 def check_against_torch(
@@ -103,8 +111,9 @@ def _check_inputs(card: ModelCard, size: tuple[int, int]) -> dict[str, np.ndarra
     photo = default_photo()
     return {
         "random normal": rng.standard_normal((1, 3, *size), dtype=np.float32),
-        f"photo {photo.name}": prepare(photo, size=size, crop_pct=card.crop_pct,
-                                       interpolation=card.interpolation, mean=card.mean, std=card.std),
+        f"photo {photo.name}": prepare(
+            photo, size=size, crop_pct=card.crop_pct, interpolation=card.interpolation, mean=card.mean, std=card.std
+        ),
     }
 
 
@@ -120,9 +129,7 @@ def export(
 ) -> tuple[Artifact, list[CheckResult]]:
     """Export ``card``'s model to ``out_dir/<name>.onnx`` with its card, or raise EdgezooError."""
     if opset not in SUPPORTED_OPSETS:
-        raise EdgezooError(
-            f"unsupported opset {opset}: use {SUPPORTED_OPSETS.start}..{SUPPORTED_OPSETS.stop - 1}"
-        )
+        raise EdgezooError(f"unsupported opset {opset}: use {SUPPORTED_OPSETS.start}..{SUPPORTED_OPSETS.stop - 1}")
     size = (img_size, img_size) if img_size else card.img_size
     with steps(f"export {card.name}", total=5) as progress:
         progress.next("build model")
@@ -133,7 +140,7 @@ def export(
         try:
             with torch.no_grad():
                 deployed(example)
-        except Exception as exc:  # noqa: BLE001 - a size the architecture cannot take
+        except Exception as exc:
             raise EdgezooError(f"{card.name}: cannot run at input size {size[0]}x{size[1]} ({exc})") from exc
         progress.next(f"export to ONNX (opset {opset})")
         onnx_model = _simplify(_to_onnx(deployed, example, opset, dynamic_batch))

@@ -53,11 +53,12 @@ def _hub_reachable(card: ModelCard) -> bool:
 def _from_hub(card: ModelCard) -> torch.nn.Module:
     hint = "pass --weights PATH to use a local checkpoint"
     if not _hub_reachable(card):
-        raise EdgezooError(f"{card.timm_name}: pretrained weights are not cached and the hub is unreachable"
-                           f" (offline?); {hint}")
+        raise EdgezooError(
+            f"{card.timm_name}: pretrained weights are not cached and the hub is unreachable (offline?); {hint}"
+        )
     try:
         return _create(card, pretrained=True)
-    except Exception as exc:  # noqa: BLE001 - hub failures come in many types
+    except Exception as exc:
         reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
         raise EdgezooError(f"{card.timm_name}: cannot fetch pretrained weights ({reason}); {hint}") from exc
 
@@ -87,8 +88,9 @@ def build_model(
         if card.packaged_weights.get("key_map") == "by_order":
             state = map_by_order(model, state, path)
         load_into(model, state, path)
-        source = WeightsSource("package", f"{card.packaged_weights['package']}/{card.packaged_weights['file']}",
-                               sha256_file(path))
+        source = WeightsSource(
+            "package", f"{card.packaged_weights['package']}/{card.packaged_weights['file']}", sha256_file(path)
+        )
     elif pretrained:
         model = _from_hub(card)
         source = WeightsSource("timm-hub", card.timm_name)

@@ -245,9 +245,7 @@ def letterbox(
     new_w, new_h = min(out_w, max(1, round(w * scale))), min(out_h, max(1, round(h * scale)))
     canvas = np.full((out_h, out_w, 3), fill, dtype=np.uint8)
     top, left = (out_h - new_h) // 2, (out_w - new_w) // 2
-    canvas[top : top + new_h, left : left + new_w] = np.asarray(
-        im.resize((new_w, new_h), _resample(interpolation))
-    )
+    canvas[top : top + new_h, left : left + new_w] = np.asarray(im.resize((new_w, new_h), _resample(interpolation)))
     return canvas
 
 
@@ -320,8 +318,6 @@ def find_images(root: str | Path, recursive: bool = True) -> list[Path]:
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = [d for d in dirnames if not d.startswith(".")] if recursive else []
         found.extend(
-            Path(dirpath, f)
-            for f in filenames
-            if not f.startswith(".") and Path(f).suffix.lower() in IMAGE_SUFFIXES
+            Path(dirpath, f) for f in filenames if not f.startswith(".") and Path(f).suffix.lower() in IMAGE_SUFFIXES
         )
     return sorted(found, key=lambda p: p.relative_to(root).parts)

@@ -80,12 +80,10 @@ def read_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
         elif suffix in _TORCH_SUFFIXES:
             obj = torch.load(path, map_location="cpu", weights_only=True)
         else:
-            raise EdgezooError(
-                f"{path}: unsupported checkpoint type '{suffix}' (use .safetensors, .pth, .pt or .bin)"
-            )
+            raise EdgezooError(f"{path}: unsupported checkpoint type '{suffix}' (use .safetensors, .pth, .pt or .bin)")
     except EdgezooError:
         raise
-    except Exception as exc:  # noqa: BLE001 - any decoder failure is a bad file for the user
+    except Exception as exc:
         raise EdgezooError(f"{path}: {_explain_load_error(exc)}") from exc
     return _unwrap(obj, path)
 
@@ -94,8 +92,10 @@ def _explain_load_error(exc: Exception) -> str:
     """Turn torch's multi-paragraph load errors into one line a user can act on."""
     text = str(exc)
     if match := re.search(r"GLOBAL (\S+)", text):
-        return (f"checkpoint holds pickled Python objects ({match.group(1)}) that safe loading refuses;"
-                " re-save it as a plain state_dict or as .safetensors")
+        return (
+            f"checkpoint holds pickled Python objects ({match.group(1)}) that safe loading refuses;"
+            " re-save it as a plain state_dict or as .safetensors"
+        )
     if "Weights only load failed" in text or "PytorchStreamReader" in text or "zip archive" in text:
         return "not a readable checkpoint (corrupt, truncated, or not a PyTorch/safetensors file)"
     first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
@@ -148,8 +148,7 @@ def map_by_order(model: torch.nn.Module, state: dict[str, torch.Tensor], path: P
     for (name, ref), (src_name, tensor) in zip(own.items(), state.items(), strict=True):
         if tuple(ref.shape) != tuple(tensor.shape):
             raise EdgezooError(
-                f"{path}: tensor order does not match at {src_name} {tuple(tensor.shape)}"
-                f" -> {name} {tuple(ref.shape)}"
+                f"{path}: tensor order does not match at {src_name} {tuple(tensor.shape)} -> {name} {tuple(ref.shape)}"
             )
         mapped[name] = tensor
     return mapped
