@@ -156,7 +156,13 @@ def predict(
     if not paths:
         raise EdgezooError(f"no images or frames found in {', '.join(inputs)}")
     options = SessionOptions(threads=threads, device=device, hint=hint, precision=precision)
-    artifact = resolve_artifact(target, weights=weights, pretrained=pretrained, cache_dir=cache_dir, log=console.print)
+    artifact = resolve_artifact(
+        target,
+        weights=weights,
+        pretrained=pretrained,
+        cache_dir=cache_dir,
+        log=lambda msg: console.print(msg, markup=False, highlight=False, soft_wrap=True),
+    )
     session = open_session(artifact, engine, options)
     predictor = Predictor(
         session,
