@@ -50,3 +50,14 @@ def photos() -> dict[str, Path]:
 def files_in(folder: Path) -> list[str]:
     """Everything in a folder, hidden temporaries included."""
     return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+@pytest.fixture(scope="session")
+def lite0_artifact(tmp_path_factory):
+    """tf_efficientnet_lite0 with its real ImageNet weights, exported once per test session."""
+    from edgezoo.export import export
+    from edgezoo.zoo import get_card
+
+    artifact, _ = export(get_card("tf_efficientnet_lite0"), pretrained=True, out_dir=tmp_path_factory.mktemp("lite0"))
+    assert artifact.card["weights"]["kind"] == "package"
+    return artifact

@@ -105,6 +105,99 @@ def export(
         )
 
 
+@app.command()
+def predict(
+    target: Annotated[
+        str,
+        typer.Argument(metavar="MODEL|ARTIFACT", help="Model name (exported on the fly, cached) or .onnx artifact."),
+    ],
+    inputs: Annotated[
+        list[str], typer.Argument(metavar="IMAGE_OR_DIR...", help="Images, raw .nv12/.yuv frames, folders.")
+    ],
+    engine: Annotated[
+        str, typer.Option("--engine", help="auto (the card's), onnxruntime, openvino or torch.")
+    ] = "auto",
+    device: Annotated[str, typer.Option("--device", help="cpu; cuda/tensorrt (onnxruntime), gpu (openvino).")] = "cpu",
+    threads: Annotated[int | None, typer.Option("--threads", help="Engine threads (default: the engine's).")] = None,
+    hint: Annotated[str, typer.Option("--hint", help="OpenVINO performance hint: latency or throughput.")] = "latency",
+    precision: Annotated[
+        str | None, typer.Option("--precision", help="Inference precision hint: f32, bf16, f16.")
+    ] = None,
+    topk: Annotated[int, typer.Option("--topk", help="Classes to show per image.")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list (see docs/predict.md).")] = False,
+    frame_size: Annotated[str | None, typer.Option("--frame-size", help="WxH of raw .nv12/.yuv frames.")] = None,
+    frame_range: Annotated[
+        str, typer.Option("--frame-range", help="BT.601 range of raw frames: full or video.")
+    ] = "full",
+    letterbox: Annotated[
+        bool, typer.Option("--letterbox", help="Fit the whole image, padded, instead of crop.")
+    ] = False,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Batch for dynamic-batch artifacts.")] = 8,
+    weights: WeightsOpt = None,
+    pretrained: PretrainedOpt = False,
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option("--cache-dir", help="Export cache (default $EDGEZOO_CACHE or ~/.cache/edgezoo/artifacts)."),
+    ] = None,
+) -> None:
+    """Top-k ImageNet classes of photos or camera frames, with the inference time. Exit 1 if any file failed."""
+    import warnings
+
+    from PIL import Image
+
+    from edgezoo.predict import Failure, Predictor, collect_inputs, parse_frame_size, resolve_artifact, weights_note
+    from edgezoo.progress import console, track
+    from edgezoo.runtime import SessionOptions, open_session
+
+    if frame_range not in ("full", "video"):
+        raise EdgezooError(f"--frame-range '{frame_range}': choose full or video")
+    size = parse_frame_size(frame_size) if frame_size else None
+    paths = collect_inputs(inputs)
+    if not paths:
+        raise EdgezooError(f"no images or frames found in {', '.join(inputs)}")
+    options = SessionOptions(threads=threads, device=device, hint=hint, precision=precision)
+    artifact = resolve_artifact(
+        target,
+        weights=weights,
+        pretrained=pretrained,
+        cache_dir=cache_dir,
+        log=lambda msg: console.print(msg, markup=False, highlight=False, soft_wrap=True),
+    )
+    session = open_session(artifact, engine, options)
+    predictor = Predictor(
+        session,
+        topk=topk,
+        letterbox=letterbox,
+        frame_size=size,
+        full_range=frame_range == "full",
+        batch_size=batch_size,
+    )
+    predictor.warm_up()
+    kind = weights_note(artifact)
+    if not as_json:
+        note = " (random: the classes mean nothing)" if kind == "random" else ""
+        print(f"{artifact.model_name}: {artifact.onnx_path}")
+        print(f"engine: {session.engine} ({session.device})  weights: {kind}{note}")
+    results, failed = [], 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # too-large files still fail, one line
+        for r in track(predictor(paths), "predict", total=len(paths)) if len(paths) > 1 else predictor(paths):
+            if isinstance(r, Failure):
+                failed += 1
+                print(f"edgezoo: error: {r.error} (skipped)", file=sys.stderr)
+            elif as_json:
+                results.append({**r.to_dict(), "model": artifact.model_name, "engine": session.engine, "weights": kind})
+            else:
+                print(f"{r.image}  {r.ms:.2f} ms")
+                for t in r.topk:
+                    print(f"  {t.index:>4}  {t.label[:48]:<48} {t.prob:.4f}")
+    if as_json:
+        print(json.dumps(results, indent=2))
+    if failed:
+        print(f"edgezoo: {failed} of {len(paths)} files failed", file=sys.stderr)
+        raise typer.Exit(1)
+
+
 def main() -> None:
     """Entry point: user errors become one line on stderr and exit code 2."""
     try:

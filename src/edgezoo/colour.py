@@ -218,6 +218,21 @@ def read_frame(
     A raw frame carries no size, so the size given must account for every byte: anything else
     means the wrong width/height/format and would silently decode to garbage.
     """
+    return frame_to_rgb(read_frame_raw(path, width, height, fmt), fmt, full_range=full_range)
+
+
+def frame_to_rgb(frame: np.ndarray, fmt: FrameFormat = "nv12", *, full_range: bool = DEFAULT_FULL_RANGE) -> np.ndarray:
+    """A ``[H*3//2, W]`` NV12/I420 array -> HxWx3 uint8 RGB."""
+    if fmt not in FRAME_FORMATS:
+        raise EdgezooError(f"unknown frame format {fmt!r}; expected one of {', '.join(FRAME_FORMATS)}")
+    return _DECODE[fmt](frame, full_range)
+
+
+def read_frame_raw(path: str | Path, width: int, height: int, fmt: FrameFormat = "nv12") -> np.ndarray:
+    """Read a raw NV12/I420 frame file as stored: uint8 ``[H*3//2, W]``, not converted.
+
+    For artifacts that take the frame itself (NV12 input with the conversion inside the graph).
+    """
     path = Path(path)
     _check_fmt(fmt, path)
     _check_even(height, width, str(path))
@@ -234,8 +249,11 @@ def read_frame(
         raise EdgezooError(
             f"{path}: a {width}x{height} {fmt} frame is {expected} bytes (W*H*3/2), the file has {actual}"
         )
-    data = np.fromfile(path, dtype=np.uint8)
-    return _DECODE[fmt](data.reshape(height * 3 // 2, width), full_range)
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as e:
+        raise EdgezooError(f"{path}: cannot read ({e.strerror or e})") from None
+    return data.reshape(height * 3 // 2, width)
 
 
 def write_frame(

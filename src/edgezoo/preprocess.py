@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import os
 import struct
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -303,8 +303,10 @@ def prepare(
 # --------------------------------------------------------------------------------------------
 
 
-def find_images(root: str | Path, recursive: bool = True) -> list[Path]:
+def find_images(root: str | Path, recursive: bool = True, suffixes: Collection[str] = IMAGE_SUFFIXES) -> list[Path]:
     """Image files under ``root`` (by suffix, any case), hidden files and folders skipped.
+
+    ``suffixes`` (lower case, with the dot) widens the search, e.g. to raw camera frames.
 
     Sorted by path components so that runs, calibration subsets and result files are reproducible
     whatever order the file system lists entries in.
@@ -318,6 +320,6 @@ def find_images(root: str | Path, recursive: bool = True) -> list[Path]:
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = [d for d in dirnames if not d.startswith(".")] if recursive else []
         found.extend(
-            Path(dirpath, f) for f in filenames if not f.startswith(".") and Path(f).suffix.lower() in IMAGE_SUFFIXES
+            Path(dirpath, f) for f in filenames if not f.startswith(".") and Path(f).suffix.lower() in suffixes
         )
     return sorted(found, key=lambda p: p.relative_to(root).parts)

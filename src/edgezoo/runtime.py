@@ -1,8 +1,17 @@
 """One small interface over the engines that run an artifact: ONNX Runtime, OpenVINO, PyTorch.
 
 Every engine takes the artifact's own input (whatever its card says: normalized float NCHW, or
-uint8 camera frames for artifacts with preprocessing inside) and returns logits. Sessions are safe
-to call from several threads at once.
+uint8 camera frames for artifacts with preprocessing inside; :mod:`edgezoo.inputs` makes it) and
+returns logits. Sessions are safe to call from several threads at once, because deployments feed one
+accelerator from several threads (the RDK figures use 4):
+
+* ONNX Runtime: ``InferenceSession.run`` is documented as thread-safe; one session serves all.
+* OpenVINO: an infer request is not reentrant, so each calling thread gets its own request on the
+  shared compiled model (with the throughput hint those requests run in parallel streams).
+* PyTorch: an eval-mode module under ``inference_mode`` keeps no state between calls.
+
+Asking for hardware that is not there (``device="cuda"`` on a CPU-only build, an OpenVINO GPU that
+is absent) is an :class:`EdgezooError` naming what is available, never a silent fall-back to CPU.
 """
 
 from __future__ import annotations
@@ -19,7 +28,25 @@ from edgezoo.artifact import Artifact
 from edgezoo.errors import EdgezooError
 
 ENGINES = ("onnxruntime", "openvino", "torch")
-_DISTRIBUTIONS = {"onnxruntime": ("onnxruntime", "onnxruntime-gpu"), "openvino": ("openvino",), "torch": ("torch",)}
+_DISTRIBUTIONS = {
+    "onnxruntime": ("onnxruntime", "onnxruntime-gpu", "onnxruntime-openvino"),
+    "openvino": ("openvino",),
+    "torch": ("torch",),
+}
+HINTS = ("latency", "throughput", "cumulative_throughput")
+PRECISIONS = ("f32", "bf16", "f16")
+# Devices each engine accepts; "gpu" is an alias that each engine maps to its own GPU name.
+DEVICES = {
+    "onnxruntime": ("cpu", "cuda", "tensorrt", "gpu"),
+    "openvino": ("cpu", "gpu", "npu"),
+    "torch": ("cpu", "cuda", "gpu"),
+}
+_ORT_PROVIDERS = {
+    "cpu": ["CPUExecutionProvider"],
+    "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"],
+    "gpu": ["CUDAExecutionProvider", "CPUExecutionProvider"],
+    "tensorrt": ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"],
+}
 
 
 @dataclass(frozen=True)
@@ -27,15 +54,24 @@ class SessionOptions:
     """How to run: intra-op threads (None: the engine's default), device and engine hints."""
 
     threads: int | None = None
-    device: str = "cpu"  # cpu | cuda | tensorrt (onnxruntime), cpu | gpu (openvino), cpu | cuda (torch)
-    hint: str = "latency"  # openvino performance hint: latency | throughput
-    precision: str | None = None  # openvino inference precision hint: f32 | bf16 | f16 (None: its default)
-    extra: dict[str, Any] = field(default_factory=dict)
+    device: str = "cpu"  # cpu | cuda | tensorrt | gpu (onnxruntime); cpu | gpu | npu (openvino); cpu | cuda (torch)
+    hint: str = "latency"  # openvino performance hint: latency | throughput | cumulative_throughput
+    precision: str | None = None  # inference precision hint: f32 | bf16 | f16 (None: the engine's default)
+    extra: dict[str, Any] = field(default_factory=dict)  # raw OpenVINO properties, passed through unchanged
+
+    def __post_init__(self) -> None:
+        if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
+            raise EdgezooError(f"threads must be a positive integer, got {self.threads!r}")
+        if self.hint not in HINTS:
+            raise EdgezooError(f"unknown performance hint '{self.hint}': choose from {', '.join(HINTS)}")
+        if self.precision is not None and self.precision not in PRECISIONS:
+            raise EdgezooError(f"unknown precision hint '{self.precision}': choose from {', '.join(PRECISIONS)}")
 
 
 class Session(Protocol):
     engine: str
     artifact: Artifact
+    device: str  # what actually runs it, e.g. "CPUExecutionProvider" or "CPU"
 
     def run(self, x: np.ndarray) -> np.ndarray:
         """Logits for one input batch in the artifact's input format."""
@@ -56,65 +92,108 @@ def available_engines() -> dict[str, str | None]:
     return {name: engine_version(name) for name in ENGINES}
 
 
+def _check_device(engine: str, device: str) -> str:
+    device = device.lower()
+    if device not in DEVICES[engine]:
+        raise EdgezooError(f"{engine}: unknown device '{device}': choose from {', '.join(DEVICES[engine])}")
+    return device
+
+
+def _check_input(artifact: Artifact, x: np.ndarray, dtype: np.dtype) -> None:
+    """Catch a wrong input dtype here, with the card's words, instead of deep inside an engine."""
+    if not isinstance(x, np.ndarray) or x.dtype != dtype:
+        got = getattr(x, "dtype", type(x).__name__)
+        fmt = artifact.card.get("input", {}).get("format", "?")
+        raise EdgezooError(f"{artifact.onnx_path.name}: input must be {dtype} ({fmt}), got {got}")
+
+
 class OrtSession:
-    """ONNX Runtime; InferenceSession.run is thread-safe by design."""
+    """ONNX Runtime on CPU, CUDA or TensorRT; one InferenceSession serves every thread."""
 
     engine = "onnxruntime"
 
     def __init__(self, artifact: Artifact, options: SessionOptions) -> None:
         import onnxruntime as ort
 
+        device = _check_device(self.engine, options.device)
         so = ort.SessionOptions()
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if options.threads:
             so.intra_op_num_threads = options.threads
             so.inter_op_num_threads = 1
-        providers = {
-            "cpu": ["CPUExecutionProvider"],
-            "cuda": ["CUDAExecutionProvider", "CPUExecutionProvider"],
-            "tensorrt": ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"],
-        }.get(options.device)
-        if providers is None:
-            raise EdgezooError(f"onnxruntime: unknown device '{options.device}' (cpu, cuda, tensorrt)")
-        missing = [p for p in providers if p not in ort.get_available_providers()]
+        wanted = _ORT_PROVIDERS[device]
+        available = ort.get_available_providers()
+        missing = [p for p in wanted if p not in available]
         if missing:
-            raise EdgezooError(f"onnxruntime: {missing[0]} is not available in this onnxruntime build")
+            raise EdgezooError(
+                f"onnxruntime: device '{device}' needs {missing[0]}, which this onnxruntime build lacks"
+                f" (available: {', '.join(available)}); install onnxruntime-gpu with a matching CUDA"
+            )
+        providers: list[Any] = list(wanted)
+        if device == "tensorrt":
+            trt = {"trt_fp16_enable": options.precision == "f16", "trt_engine_cache_enable": True}
+            trt["trt_engine_cache_path"] = str(artifact.onnx_path.parent / ".trt_cache")
+            providers[0] = ("TensorrtExecutionProvider", trt)
         self.artifact = artifact
-        self._session = ort.InferenceSession(str(artifact.onnx_path), so, providers=providers)
-        self._input = self._session.get_inputs()[0].name
+        try:
+            self._session = ort.InferenceSession(str(artifact.onnx_path), so, providers=providers)
+        except Exception as exc:  # ORT raises its own exception types for unloadable models
+            raise EdgezooError(f"{artifact.onnx_path}: onnxruntime cannot load it ({_first_line(exc)})") from exc
+        # A GPU provider whose libraries fail to load is dropped silently by ORT: refuse instead.
+        used = self._session.get_providers()
+        if wanted[0] not in used:
+            raise EdgezooError(f"onnxruntime: {wanted[0]} failed to initialise (running on {', '.join(used)})")
+        self.device = used[0]
+        inp = self._session.get_inputs()[0]
+        self.input_name = inp.name
+        self._dtype = np.dtype(_ORT_DTYPES.get(inp.type, np.float32))
 
     def run(self, x: np.ndarray) -> np.ndarray:
-        return self._session.run(None, {self._input: x})[0]
+        _check_input(self.artifact, x, self._dtype)
+        return self._session.run(None, {self.input_name: x})[0]
+
+
+_ORT_DTYPES = {"tensor(float)": np.float32, "tensor(uint8)": np.uint8, "tensor(int8)": np.int8}
 
 
 class OvSession:
-    """OpenVINO; one infer request per calling thread, since a request is not reentrant."""
+    """OpenVINO on CPU (or GPU/NPU where present); one infer request per calling thread."""
 
     engine = "openvino"
 
     def __init__(self, artifact: Artifact, options: SessionOptions) -> None:
         import openvino as ov
 
+        device = _check_device(self.engine, options.device).upper()
         config: dict[str, Any] = {"PERFORMANCE_HINT": options.hint.upper()}
         if options.threads:
             config["INFERENCE_NUM_THREADS"] = options.threads
         if options.precision:
             config["INFERENCE_PRECISION_HINT"] = options.precision
         config.update(options.extra)
-        device = options.device.upper()
         core = ov.Core()
         if device not in core.available_devices:
-            raise EdgezooError(f"openvino: device {device} is not available ({', '.join(core.available_devices)})")
+            raise EdgezooError(
+                f"openvino: device {device} is not available (available: {', '.join(core.available_devices)})"
+            )
         self.artifact = artifact
-        self.compiled = core.compile_model(str(artifact.onnx_path), device, config)
+        try:
+            self.compiled = core.compile_model(str(artifact.onnx_path), device, config)
+        except Exception as exc:
+            raise EdgezooError(f"{artifact.onnx_path}: openvino cannot compile it ({_first_line(exc)})") from exc
+        self.device = device
+        self.config = config
+        self._dtype = np.dtype(self.compiled.input(0).element_type.to_dtype())
+        self._output = self.compiled.output(0)
         self._local = threading.local()
 
     def run(self, x: np.ndarray) -> np.ndarray:
+        _check_input(self.artifact, x, self._dtype)
         request = getattr(self._local, "request", None)
         if request is None:
             request = self._local.request = self.compiled.create_infer_request()
         result = request.infer({0: x})
-        return np.array(result[self.compiled.output(0)])
+        return np.array(result[self._output])  # a copy: the request reuses its output buffer
 
 
 class TorchSession:
@@ -128,9 +207,16 @@ class TorchSession:
         from edgezoo.models import build_model, reparameterized
         from edgezoo.zoo import get_card
 
+        device = _check_device(self.engine, options.device)
+        device = "cuda" if device == "gpu" else device
+        if device == "cuda" and not torch.cuda.is_available():
+            raise EdgezooError(f"torch: device 'cuda' is not available (torch {torch.__version__} sees no CUDA GPU)")
         card = artifact.card
         if card.get("precision") != "fp32" or card["input"].get("format") != "rgb_normalized":
-            raise EdgezooError(f"{artifact.onnx_path}: the torch engine runs float exports only")
+            raise EdgezooError(
+                f"{artifact.onnx_path}: the torch engine runs float exports only"
+                f" (this one is {card.get('precision')}, input {card['input'].get('format')})"
+            )
         weights = card["weights"]
         path = weights.get("path") if weights["kind"] == "file" else None
         model, _ = build_model(
@@ -142,18 +228,24 @@ class TorchSession:
         self.model = reparameterized(model) if reparameterize else model
         if options.threads:
             torch.set_num_threads(options.threads)  # process-wide: torch has no per-model setting
-        self.device = "cuda" if options.device == "cuda" else "cpu"
+        self.device = device
         self.model.to(self.device)
         self.artifact = artifact
 
     def run(self, x: np.ndarray) -> np.ndarray:
         import torch
 
+        _check_input(self.artifact, x, np.dtype(np.float32))
         with torch.inference_mode():
             return self.model(torch.from_numpy(x).to(self.device)).float().cpu().numpy()
 
 
 _SESSIONS = {"onnxruntime": OrtSession, "openvino": OvSession, "torch": TorchSession}
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0][:200] if text else type(exc).__name__).strip()
 
 
 def default_engine(artifact: Artifact) -> str:
@@ -165,7 +257,7 @@ def open_session(artifact: Artifact, engine: str = "auto", options: SessionOptio
     """A ready-to-run session for ``artifact`` in ``engine`` ("auto": what the card names)."""
     name = default_engine(artifact) if engine == "auto" else engine
     if name not in _SESSIONS:
-        raise EdgezooError(f"unknown engine '{name}': choose from {', '.join(ENGINES)}")
+        raise EdgezooError(f"unknown engine '{name}': choose from auto, {', '.join(ENGINES)}")
     if engine_version(name) is None:
         raise EdgezooError(f"engine '{name}' is not installed (pip install {_DISTRIBUTIONS[name][0]})")
     return _SESSIONS[name](artifact, options or SessionOptions())
@@ -176,6 +268,11 @@ def input_spec(artifact: Artifact) -> tuple[tuple[int, ...], np.dtype]:
     spec = artifact.card["input"]
     shape = tuple(1 if isinstance(d, str) else int(d) for d in spec["shape"])
     return shape, np.dtype(spec["dtype"])
+
+
+def has_dynamic_batch(artifact: Artifact) -> bool:
+    """Whether the artifact takes any batch size (its card's first input dimension is a name)."""
+    return isinstance(artifact.card["input"]["shape"][0], str)
 
 
 def artifact_path_for(model: str, out_dir: Path, precision: str = "fp32") -> Path:
