@@ -105,6 +105,91 @@ def export(
         )
 
 
+@app.command("eval")
+def eval_command(
+    targets: Annotated[
+        list[str], typer.Argument(help="Zoo models and/or artifacts (.onnx/.json).", metavar="MODEL|ARTIFACT...")
+    ],
+    data: Annotated[Path, typer.Option("--data", help="Dataset folder (ImageFolder, ILSVRC2012, Kaggle or list).")],
+    weights: WeightsOpt = None,
+    pretrained: PretrainedOpt = False,
+    limit: Annotated[int | None, typer.Option("--limit", help="Fixed class-balanced subset of N images.")] = None,
+    engine: Annotated[
+        str, typer.Option("--engine", help="onnxruntime, openvino, torch, or auto (the card's).")
+    ] = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results document as JSON.")] = False,
+    fmt: Annotated[str, typer.Option("--format", help="auto, imagefolder, ilsvrc2012, kaggle or list.")] = "auto",
+    labels: Annotated[Path | None, typer.Option("--labels", help="Ground-truth file, if not in --data.")] = None,
+    skip_invalid: Annotated[
+        bool, typer.Option("--skip-invalid", help="Skip missing files, unknown labels, unreadable images.")
+    ] = False,
+    threads: Annotated[int | None, typer.Option("--threads", help="Engine threads (default: the engine's).")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", help="Decoding processes (0: in-process).")] = None,
+    save: Annotated[Path | None, typer.Option("--save", help="Also write the results JSON to this file.")] = None,
+    out_dir: OutDirOpt = Path("artifacts"),
+) -> None:
+    """Top-1 and Top-5 of float and INT8 artifacts on an ImageNet-style dataset, side by side."""
+    from edgezoo.evaluate import evaluate, resolve_artifacts
+    from edgezoo.fsutil import write_json
+    from edgezoo.progress import console
+
+    artifacts, notes = resolve_artifacts(targets, weights=weights, pretrained=pretrained, artifacts_dir=out_dir)
+    for note in notes:
+        console.print(f"[dim]{note}[/]")
+    report = evaluate(
+        artifacts,
+        data,
+        fmt=fmt,
+        labels=labels,
+        limit=limit,
+        engine=engine,
+        threads=threads,
+        workers=workers,
+        skip_invalid=skip_invalid,
+    )
+    if save is not None:
+        write_json(save, report)
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return
+    _print_eval(report)
+
+
+def _print_eval(report: dict) -> None:
+    ds = report["dataset"]
+    out.print(
+        f"[bold]{ds['root']}[/]: {ds['format']}"
+        + (f" ({Path(ds['label_file']).name})" if ds["label_file"] else "")
+        + f", {ds['labelled']} labelled images in {ds['classes']} classes"
+    )
+    for kind, count in ds["issues"].items():
+        out.print(f"  {kind.replace('_', ' ')}: {count} (first: {ds['issue_examples'][kind]})")
+    if ds["subset_text"]:
+        out.print(f"  {ds['subset_text']}")
+    if ds["unreadable"]:
+        out.print(f"  unreadable, skipped: {ds['unreadable']} (first: {ds['unreadable_first']})")
+    table = Table(title=f"accuracy (%) on {ds['evaluated']} images")
+    table.add_column("model", overflow="fold")
+    for col in ("precision", "engine", "weights"):
+        table.add_column(col, no_wrap=True)
+    for col in ("Top-1", "Top-5", "agree"):  # agree: same top-1 class as the float artifact
+        table.add_column(col, justify="right", no_wrap=True, min_width=6)
+    for model in report["models"]:
+        for r in model["results"]:
+            w = r["weights"] or {}
+            table.add_row(
+                model["model"],
+                r["precision"],
+                r["engine"],
+                str(w.get("kind", "-")),
+                _fmt(r["top1"], ".2f"),
+                _fmt(r["top5"], ".2f"),
+                _fmt(r["agreement_top1"], ".2f"),
+            )
+    out.print(table)
+    out.print(f"{report['images_per_s']} images/s with {report['workers']} decoding workers, {report['seconds']} s")
+
+
 def main() -> None:
     """Entry point: user errors become one line on stderr and exit code 2."""
     try:
