@@ -380,7 +380,8 @@ def detect(root: Path, fmt: str = "auto", labels: Path | None = None) -> tuple[s
     if fmt == "imagefolder" or (fmt == "auto" and not candidates and _has_wnid_folders(root)):
         return "imagefolder", None
     if fmt != "auto":
-        files = candidates.get(fmt, [])
+        standard = root / LABEL_FILE_NAMES[fmt]
+        files = candidates.get(fmt) or ([standard] if standard.is_file() else [])  # named: parse, then complain
         if not files:
             raise EdgezooError(f"{root}: no {fmt} label file found (expected {LABEL_FILE_NAMES[fmt]}); pass --labels")
     else:
