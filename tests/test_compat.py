@@ -1,0 +1,39 @@
+"""torchvision import shim: on where the compiled extension cannot load, off where it can."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+
+def _python(code: str) -> str:
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_import_edgezoo_then_timm_works():
+    out = _python(
+        """
+        import edgezoo, timm, torchvision
+        import torch
+        print(timm.__version__, hasattr(torch.ops.torchvision, "nms"))
+        """
+    )
+    assert out.split()[1] == "True"
+
+
+def test_shim_leaves_a_working_extension_alone():
+    # Simulate a torchvision whose extension registered its operators before edgezoo is imported.
+    out = _python(
+        """
+        import torch
+        lib = torch.library.Library("torchvision", "DEF")
+        lib.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+        import edgezoo._compat as c
+        c.ensure_torchvision_importable()
+        print(c._library is None)
+        """
+    )
+    assert out == "True"
