@@ -190,6 +190,39 @@ def _print_eval(report: dict) -> None:
     out.print(f"{report['images_per_s']} images/s with {report['workers']} decoding workers, {report['seconds']} s")
 
 
+@app.command("table")
+def table_command(
+    results: Annotated[Path, typer.Option("--results", help="Folder of results JSON from `edgezoo run`.")] = Path(
+        "results"
+    ),
+    md: Annotated[Path | None, typer.Option("--md", help="Also write the table as markdown.")] = None,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Also write a Top-1 vs latency PNG.")] = None,
+) -> None:
+    """The zoo table: the seeds' columns for every model, with the RDK X5 and timm reference figures."""
+    from edgezoo import report
+    from edgezoo.artifact import command_line
+    from edgezoo.progress import console
+
+    docs, notes = report.read_results(results)
+    for note in notes:
+        console.print(f"[dim]{note}[/]")
+    table = Table(title=f"edgezoo results ({results})")
+    for i, col in enumerate(report.COLUMNS):
+        table.add_column(col, justify="left" if i == 0 else "right", overflow="fold")
+    for row in report.table_rows(docs):
+        table.add_row(*row)
+    out.print(table)
+    for line in report.caption(docs):
+        out.print(f"[dim]{line}[/]")
+    if md is not None:
+        report.write_markdown(docs, md, command_line())
+        out.print(f"wrote {md}")
+    if plot is not None:
+        for note in report.plot(docs, plot):
+            console.print(f"[dim]not plotted: {note}[/]")
+        out.print(f"wrote {plot}")
+
+
 def main() -> None:
     """Entry point: user errors become one line on stderr and exit code 2."""
     try:
