@@ -207,9 +207,12 @@ def table_command(
     for note in notes:
         console.print(f"[dim]{note}[/]")
     table = Table(title=f"edgezoo results ({results})")
-    for i, col in enumerate(report.COLUMNS):
-        table.add_column(col, justify="left" if i == 0 else "right", overflow="fold")
-    for row in report.table_rows(docs):
+    rows = report.table_rows(docs)
+    for col in report.COLUMNS:
+        table.add_column(col, justify="right", overflow="fold")
+    table.columns[0].justify, table.columns[0].no_wrap = "left", True
+    table.columns[0].min_width = max(len(r[0]) for r in rows)
+    for row in rows:
         table.add_row(*row)
     out.print(table)
     for line in report.caption(docs):
@@ -221,6 +224,47 @@ def table_command(
         for note in report.plot(docs, plot):
             console.print(f"[dim]not plotted: {note}[/]")
         out.print(f"wrote {plot}")
+
+
+@app.command("run")
+def run_command(
+    model: Annotated[str, typer.Argument(help="Zoo model (see `edgezoo list`) or any timm classifier name.")],
+    weights: WeightsOpt = None,
+    pretrained: PretrainedOpt = False,
+    calib: Annotated[Path | None, typer.Option("--calib", help="Calibration images for INT8.")] = None,
+    data: Annotated[Path | None, typer.Option("--data", help="Labelled dataset for accuracy (see eval).")] = None,
+    out_dir: Annotated[Path, typer.Option("-o", "--out-dir", help="Results folder (MODEL.json + stages).")] = Path(
+        "results"
+    ),
+    limit: Annotated[int | None, typer.Option("--limit", help="Class-balanced eval subset of N images.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="Dataset format (see eval).")] = "auto",
+    duration: Annotated[float | None, typer.Option("--duration", help="Bench seconds per measurement.")] = None,
+) -> None:
+    """The whole pipeline: export -> quantize -> bench -> eval -> OUT/MODEL.json for `edgezoo table`."""
+    from edgezoo.pipeline import RunOptions, run
+
+    path, doc = run(
+        RunOptions(
+            model=model,
+            weights=weights,
+            pretrained=pretrained,
+            calib=calib,
+            data=data,
+            out_dir=out_dir,
+            limit=limit,
+            data_format=fmt,
+            duration=duration,
+        )
+    )
+    out.print(f"[bold]{path}[/]")
+    for name, stage in doc["stages"].items():
+        out.print(f"  {name}: {stage['status']}" + (f" ({stage['reason']})" if stage.get("reason") else ""))
+    for precision, p in doc["precisions"].items():
+        top1 = _fmt(p["top1"], ".2f") if p["top1"] is not None else f"- ({p['accuracy_note']})"
+        out.print(
+            f"  {precision}: Top-1 {top1}, 1-thread {_fmt(p['latency_1t_ms'], '.2f')} ms,"
+            f" FPS {_fmt(p['fps'], '.1f')} ({p['engine'] or '-'})"
+        )
 
 
 def main() -> None:

@@ -112,11 +112,8 @@ COLUMNS = (
     "1-thread ms",
     "multi-thread ms",
     "FPS",
-    "X5 float Top-1",
-    "X5 quant Top-1",
-    "X5 1-thread ms",
-    "X5 4-thread ms",
-    "X5 FPS",
+    "RDK X5 Top-1 float / int8",
+    "RDK X5 ms 1t / 4t, FPS",
     "timm Top-1",
 )
 
@@ -142,11 +139,11 @@ def table_rows(docs: list[dict[str, Any]]) -> list[list[str]]:
                 _num(timed.get("latency_1t_ms"), ".2f"),
                 _num(timed.get("latency_mt_ms"), ".2f") + (f" ({mt}t)" if mt else ""),
                 _num(timed.get("fps"), ".1f"),
-                _num(x5.get("float_top1"), ".2f"),
-                _num(x5.get("quant_top1"), ".2f"),
-                _num(x5.get("latency_1t_ms"), ".2f"),
-                _num(x5.get("latency_4t_ms"), ".2f"),
-                _num(x5.get("fps"), ".1f"),
+                f"{_num(x5.get('float_top1'), '.2f')} / {_num(x5.get('quant_top1'), '.2f')}" if x5 else "–",
+                f"{_num(x5.get('latency_1t_ms'), '.2f')} / {_num(x5.get('latency_4t_ms'), '.2f')},"
+                f" {_num(x5.get('fps'), '.1f')}"
+                if x5
+                else "–",
                 _num(timm.get("top1"), ".2f"),
             ]
         )
