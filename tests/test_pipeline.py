@@ -7,6 +7,8 @@ import shutil
 
 from edgezoo.datasets import imagenet_synsets
 
+QUICK = ("--duration", "0.2", "--engine", "onnxruntime", "--threads", "1")  # one short bench measurement
+
 
 def test_run_with_real_weights_and_data_then_without_data_then_table(cli, tmp_path, photos):
     data = tmp_path / "data"
@@ -16,7 +18,7 @@ def test_run_with_real_weights_and_data_then_without_data_then_table(cli, tmp_pa
         shutil.copy(photos[stem], folder / photos[stem].name)
     out = tmp_path / "results"
 
-    r = cli("run", "tf_efficientnet_lite0", "--pretrained", "--data", data, "-o", out, "--duration", "0.2")
+    r = cli("run", "tf_efficientnet_lite0", "--pretrained", "--data", data, "-o", out, *QUICK)
     assert r.code == 0, r.err
     doc = json.loads((out / "tf_efficientnet_lite0.json").read_text())
     assert doc["edgezoo_results"] == 1 and doc["weights"]["kind"] == "package"
@@ -27,14 +29,20 @@ def test_run_with_real_weights_and_data_then_without_data_then_table(cli, tmp_pa
     [result] = [r for r in report["models"][0]["results"] if r["precision"] == "fp32"]
     assert result["correct_top1"] == 2 and fp32["top1"] == result["top1"]
     assert (out / "artifacts" / "tf_efficientnet_lite0.onnx").is_file()
+    bench = doc["stages"]["bench"]
+    if bench["status"] == "ok":
+        assert fp32["latency_1t_ms"] > 0 and fp32["engine"] == "onnxruntime" and doc["machine"]["cpu"]
+    else:
+        assert bench == {"status": "skipped", "reason": "bench stage not available in this build of edgezoo"}
+        assert fp32["latency_1t_ms"] is None and fp32["speed_note"] == bench["reason"]
 
-    r = cli("run", "fastvit_t8", "--data", data, "-o", out, "--duration", "0.2")
+    r = cli("run", "fastvit_t8", "--data", data, "-o", out, *QUICK)
     assert r.code == 0, r.err
     t8 = json.loads((out / "fastvit_t8.json").read_text())
     assert t8["stages"]["eval"] == {"status": "skipped", "reason": "random weights"}
     assert t8["precisions"]["fp32"]["top1"] is None and t8["precisions"]["fp32"]["accuracy_note"] == "random weights"
 
-    r = cli("run", "fastvit_t8", "-o", out, "--duration", "0.2")
+    r = cli("run", "fastvit_t8", "-o", out, *QUICK)
     t8 = json.loads((out / "fastvit_t8.json").read_text())
     assert t8["stages"]["eval"] == {"status": "skipped", "reason": "no --data"}
 

@@ -239,6 +239,12 @@ def run_command(
     limit: Annotated[int | None, typer.Option("--limit", help="Class-balanced eval subset of N images.")] = None,
     fmt: Annotated[str, typer.Option("--format", help="Dataset format (see eval).")] = "auto",
     duration: Annotated[float | None, typer.Option("--duration", help="Bench seconds per measurement.")] = None,
+    engines: Annotated[
+        list[str] | None, typer.Option("--engine", help="Bench engine (repeatable; default onnxruntime, openvino).")
+    ] = None,
+    threads: Annotated[
+        list[int] | None, typer.Option("--threads", help="Bench thread count (repeatable; default 1 and all cores).")
+    ] = None,
 ) -> None:
     """The whole pipeline: export -> quantize -> bench -> eval -> OUT/MODEL.json for `edgezoo table`."""
     from edgezoo.pipeline import RunOptions, run
@@ -254,6 +260,8 @@ def run_command(
             limit=limit,
             data_format=fmt,
             duration=duration,
+            engines=tuple(engines) if engines else RunOptions.engines,
+            threads=threads,
         )
     )
     out.print(f"[bold]{path}[/]")

@@ -275,7 +275,7 @@ def plot(docs: list[dict[str, Any]], target: Path) -> list[str]:
     )
     ax.set_xscale("log")
     ax.set_xlabel("1-thread latency, ms (log scale, lower is better)")
-    ax.set_ylabel("ImageNet Top-1 %")
+    ax.set_ylabel("Top-1 %")
     cpus = sorted({str((d.get("machine") or {}).get("cpu", {}).get("model")) for d in docs if d.get("machine")})
     ax.set_title("Top-1 vs latency" + (f" on {cpus[0]}" if len(cpus) == 1 else ""), fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
