@@ -208,13 +208,17 @@ def table_command(
         console.print(f"[dim]{note}[/]")
     table = Table(title=f"edgezoo results ({results})")
     rows = report.table_rows(docs)
-    for col in report.COLUMNS:
-        table.add_column(col, justify="right", overflow="fold")
-    table.columns[0].justify, table.columns[0].no_wrap = "left", True
-    table.columns[0].min_width = max(len(r[0]) for r in rows)
+    for i, col in enumerate(report.COLUMNS):
+        table.add_column(col, justify="left" if i == 0 else "right", no_wrap=i == 0)
     for row in rows:
         table.add_row(*row)
-    out.print(table)
+    if out.width >= 160:
+        out.print(table)
+    else:  # 13 columns do not fit: one block per model instead
+        for row in rows:
+            out.print(f"[bold]{row[0]}[/]")
+            for col, cell in zip(report.COLUMNS[1:], row[1:], strict=True):
+                out.print(f"  {col}: {cell}")
     for line in report.caption(docs):
         out.print(f"[dim]{line}[/]")
     if md is not None:
