@@ -198,6 +198,180 @@ def predict(
         raise typer.Exit(1)
 
 
+@app.command("eval")
+def eval_command(
+    targets: Annotated[
+        list[str], typer.Argument(help="Zoo models and/or artifacts (.onnx/.json).", metavar="MODEL|ARTIFACT...")
+    ],
+    data: Annotated[Path, typer.Option("--data", help="Dataset folder (ImageFolder, ILSVRC2012, Kaggle or list).")],
+    weights: WeightsOpt = None,
+    pretrained: PretrainedOpt = False,
+    limit: Annotated[int | None, typer.Option("--limit", help="Fixed class-balanced subset of N images.")] = None,
+    engine: Annotated[
+        str, typer.Option("--engine", help="onnxruntime, openvino, torch, or auto (the card's).")
+    ] = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results document as JSON.")] = False,
+    fmt: Annotated[str, typer.Option("--format", help="auto, imagefolder, ilsvrc2012, kaggle or list.")] = "auto",
+    labels: Annotated[Path | None, typer.Option("--labels", help="Ground-truth file, if not in --data.")] = None,
+    skip_invalid: Annotated[
+        bool, typer.Option("--skip-invalid", help="Skip missing files, unknown labels, unreadable images.")
+    ] = False,
+    threads: Annotated[int | None, typer.Option("--threads", help="Engine threads (default: the engine's).")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", help="Decoding processes (0: in-process).")] = None,
+    save: Annotated[Path | None, typer.Option("--save", help="Also write the results JSON to this file.")] = None,
+    out_dir: OutDirOpt = Path("artifacts"),
+) -> None:
+    """Top-1 and Top-5 of float and INT8 artifacts on an ImageNet-style dataset, side by side."""
+    from edgezoo.evaluate import evaluate, resolve_artifacts
+    from edgezoo.fsutil import write_json
+    from edgezoo.progress import console
+
+    artifacts, notes = resolve_artifacts(targets, weights=weights, pretrained=pretrained, artifacts_dir=out_dir)
+    for note in notes:
+        console.print(f"[dim]{note}[/]")
+    report = evaluate(
+        artifacts,
+        data,
+        fmt=fmt,
+        labels=labels,
+        limit=limit,
+        engine=engine,
+        threads=threads,
+        workers=workers,
+        skip_invalid=skip_invalid,
+    )
+    if save is not None:
+        write_json(save, report)
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return
+    _print_eval(report)
+
+
+def _print_eval(report: dict) -> None:
+    ds = report["dataset"]
+    out.print(
+        f"[bold]{ds['root']}[/]: {ds['format']}"
+        + (f" ({Path(ds['label_file']).name})" if ds["label_file"] else "")
+        + f", {ds['labelled']} labelled images in {ds['classes']} classes"
+    )
+    for kind, count in ds["issues"].items():
+        out.print(f"  {kind.replace('_', ' ')}: {count} (first: {ds['issue_examples'][kind]})")
+    if ds["subset_text"]:
+        out.print(f"  {ds['subset_text']}")
+    if ds["unreadable"]:
+        out.print(f"  unreadable, skipped: {ds['unreadable']} (first: {ds['unreadable_first']})")
+    table = Table(title=f"accuracy (%) on {ds['evaluated']} images")
+    table.add_column("model", overflow="fold")
+    for col in ("precision", "engine", "weights"):
+        table.add_column(col, no_wrap=True)
+    for col in ("Top-1", "Top-5", "agree"):  # agree: same top-1 class as the float artifact
+        table.add_column(col, justify="right", no_wrap=True, min_width=6)
+    for model in report["models"]:
+        for r in model["results"]:
+            w = r["weights"] or {}
+            table.add_row(
+                model["model"],
+                r["precision"],
+                r["engine"],
+                str(w.get("kind", "-")),
+                _fmt(r["top1"], ".2f"),
+                _fmt(r["top5"], ".2f"),
+                _fmt(r["agreement_top1"], ".2f"),
+            )
+    out.print(table)
+    out.print(f"{report['images_per_s']} images/s with {report['workers']} decoding workers, {report['seconds']} s")
+
+
+@app.command("table")
+def table_command(
+    results: Annotated[Path, typer.Option("--results", help="Folder of results JSON from `edgezoo run`.")] = Path(
+        "results"
+    ),
+    md: Annotated[Path | None, typer.Option("--md", help="Also write the table as markdown.")] = None,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Also write a Top-1 vs latency PNG.")] = None,
+) -> None:
+    """The zoo table: the seeds' columns for every model, with the RDK X5 and timm reference figures."""
+    from edgezoo import report
+    from edgezoo.artifact import command_line
+    from edgezoo.progress import console
+
+    docs, notes = report.read_results(results)
+    for note in notes:
+        console.print(f"[dim]{note}[/]")
+    table = Table(title=f"edgezoo results ({results})")
+    rows = report.table_rows(docs)
+    for i, col in enumerate(report.COLUMNS):
+        table.add_column(col, justify="left" if i == 0 else "right", no_wrap=i == 0)
+    for row in rows:
+        table.add_row(*row)
+    if out.width >= 160:
+        out.print(table)
+    else:  # 13 columns do not fit: one block per model instead
+        for row in rows:
+            out.print(f"[bold]{row[0]}[/]")
+            for col, cell in zip(report.COLUMNS[1:], row[1:], strict=True):
+                out.print(f"  {col}: {cell}")
+    for line in report.caption(docs):
+        out.print(f"[dim]{line}[/]")
+    if md is not None:
+        report.write_markdown(docs, md, command_line())
+        out.print(f"wrote {md}")
+    if plot is not None:
+        for note in report.plot(docs, plot):
+            console.print(f"[dim]not plotted: {note}[/]")
+        out.print(f"wrote {plot}")
+
+
+@app.command("run")
+def run_command(
+    model: Annotated[str, typer.Argument(help="Zoo model (see `edgezoo list`) or any timm classifier name.")],
+    weights: WeightsOpt = None,
+    pretrained: PretrainedOpt = False,
+    calib: Annotated[Path | None, typer.Option("--calib", help="Calibration images for INT8.")] = None,
+    data: Annotated[Path | None, typer.Option("--data", help="Labelled dataset for accuracy (see eval).")] = None,
+    out_dir: Annotated[Path, typer.Option("-o", "--out-dir", help="Results folder (MODEL.json + stages).")] = Path(
+        "results"
+    ),
+    limit: Annotated[int | None, typer.Option("--limit", help="Class-balanced eval subset of N images.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="Dataset format (see eval).")] = "auto",
+    duration: Annotated[float | None, typer.Option("--duration", help="Bench seconds per measurement.")] = None,
+    engines: Annotated[
+        list[str] | None, typer.Option("--engine", help="Bench engine (repeatable; default onnxruntime, openvino).")
+    ] = None,
+    threads: Annotated[
+        list[int] | None, typer.Option("--threads", help="Bench thread count (repeatable; default 1 and all cores).")
+    ] = None,
+) -> None:
+    """The whole pipeline: export -> quantize -> bench -> eval -> OUT/MODEL.json for `edgezoo table`."""
+    from edgezoo.pipeline import RunOptions, run
+
+    path, doc = run(
+        RunOptions(
+            model=model,
+            weights=weights,
+            pretrained=pretrained,
+            calib=calib,
+            data=data,
+            out_dir=out_dir,
+            limit=limit,
+            data_format=fmt,
+            duration=duration,
+            engines=tuple(engines) if engines else RunOptions.engines,
+            threads=threads,
+        )
+    )
+    out.print(f"[bold]{path}[/]")
+    for name, stage in doc["stages"].items():
+        out.print(f"  {name}: {stage['status']}" + (f" ({stage['reason']})" if stage.get("reason") else ""))
+    for precision, p in doc["precisions"].items():
+        top1 = _fmt(p["top1"], ".2f") if p["top1"] is not None else f"- ({p['accuracy_note']})"
+        out.print(
+            f"  {precision}: Top-1 {top1}, 1-thread {_fmt(p['latency_1t_ms'], '.2f')} ms,"
+            f" FPS {_fmt(p['fps'], '.1f')} ({p['engine'] or '-'})"
+        )
+
+
 def main() -> None:
     """Entry point: user errors become one line on stderr and exit code 2."""
     try:

@@ -1,0 +1,357 @@
+"""Accuracy: run a model's artifacts over a labelled dataset and count Top-1 and Top-5.
+
+Float and INT8 artifacts of one model are evaluated on the same decoded pixels in one pass, so their
+accuracies and their agreement (same top-1 class) compare like with like. Images are decoded and
+cropped in worker processes while the main process runs the engines; results come back in dataset
+order, so a run is deterministic whatever the number of workers.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import time
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgezoo.artifact import Artifact, command_line, is_artifact_path, now_iso, read_artifact, versions
+from edgezoo.datasets import Dataset, Sample, balanced_subset, imagenet_synsets, load_dataset
+from edgezoo.errors import EdgezooError
+from edgezoo.inputs import to_model_input
+from edgezoo.preprocess import load_image
+from edgezoo.progress import track
+from edgezoo.runtime import SessionOptions, artifact_path_for, open_session
+
+EVAL_FORMAT = 1
+TOP_K = 5
+_CHUNK = 8  # images per worker task: large enough to amortise the pipe, small enough to stream
+
+
+# --------------------------------------------------------------------------------------------
+# Model input
+# --------------------------------------------------------------------------------------------
+
+
+def _input_key(card: dict[str, Any]) -> str:
+    """Artifacts with equal keys take identical input: decode and convert once for all of them."""
+    return json.dumps([card["input"], card.get("preprocessing")], sort_keys=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Parallel decoding
+# --------------------------------------------------------------------------------------------
+
+Decoded = tuple[list[np.ndarray] | None, str | None]  # inputs per distinct spec, or the error
+
+
+def _decode_chunk(paths: list[str], specs: list[dict[str, Any]]) -> list[Decoded]:
+    """Worker: load each image once and convert it for every distinct input spec."""
+    out: list[Decoded] = []
+    for p in paths:
+        try:
+            image = load_image(p)
+            out.append(([to_model_input(image, s) for s in specs], None))
+        except EdgezooError as exc:
+            out.append((None, str(exc)))
+    return out
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    # fork starts workers in milliseconds (spawn would re-import torch in each); the workers only use
+    # Pillow and NumPy, as torch's own DataLoader workers do.
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+
+
+def decode(paths: Sequence[Path], specs: list[dict[str, Any]], workers: int) -> Iterator[Decoded]:
+    """Decoded inputs in the order of ``paths``; ``workers`` processes (0: in this process).
+
+    At most two chunks per worker are in flight, so memory stays bounded however slow the engine is.
+    """
+    chunks = [[str(p) for p in paths[i : i + _CHUNK]] for i in range(0, len(paths), _CHUNK)]
+    if workers <= 0:
+        for chunk in chunks:
+            yield from _decode_chunk(chunk, specs)
+        return
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=_context())
+    try:
+        todo = iter(chunks)
+        pending: deque[Future[list[Decoded]]] = deque()
+        for chunk in todo:
+            pending.append(pool.submit(_decode_chunk, chunk, specs))
+            if len(pending) >= 2 * workers:
+                break
+        while pending:
+            done = pending.popleft().result()
+            nxt = next(todo, None)
+            if nxt is not None:
+                pending.append(pool.submit(_decode_chunk, nxt, specs))
+            yield from done
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def default_workers() -> int:
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+# --------------------------------------------------------------------------------------------
+# Which artifacts
+# --------------------------------------------------------------------------------------------
+
+
+def _same_weights(source: dict[str, Any], weights: Path | None, pretrained: bool) -> bool:
+    """Whether an artifact was made from the weights the user asks for now."""
+    kind = source.get("kind")
+    if weights is not None:
+        return kind == "file" and Path(str(source.get("path"))).resolve() == weights.resolve()
+    if pretrained:
+        return kind in {"timm-hub", "package"}
+    return kind == "random"
+
+
+def resolve_artifacts(
+    targets: Sequence[str],
+    *,
+    weights: Path | None = None,
+    pretrained: bool = False,
+    artifacts_dir: Path = Path("artifacts"),
+) -> tuple[list[Artifact], list[str]]:
+    """Artifacts for MODEL|ARTIFACT arguments.
+
+    A file argument is read as it is. A model name takes ``artifacts_dir/MODEL.onnx`` and, when there,
+    ``MODEL.int8.onnx``, if they were made from the requested weights; otherwise the float model is
+    exported first (a stale INT8 artifact is then left out, with no way to re-quantize here).
+    Returns the artifacts and notes for the user about what was exported or left out.
+    """
+    from edgezoo.export import export
+    from edgezoo.zoo import get_card
+
+    found: list[Artifact] = []
+    notes: list[str] = []
+    for target in targets:
+        if is_artifact_path(target):
+            found.append(read_artifact(target))
+            continue
+        card = get_card(target)
+        float_path = artifact_path_for(card.name, artifacts_dir, "fp32")
+        float_art = read_artifact(float_path) if float_path.is_file() else None
+        if float_art is None or not _same_weights(float_art.card.get("weights", {}), weights, pretrained):
+            float_art, _ = export(card, weights=weights, pretrained=pretrained, out_dir=artifacts_dir)
+            notes.append(f"exported {float_art.onnx_path} for this evaluation")
+        found.append(float_art)
+        int8_path = artifact_path_for(card.name, artifacts_dir, "int8")
+        if int8_path.is_file():
+            int8_art = read_artifact(int8_path)
+            if int8_art.card.get("weights") == float_art.card.get("weights"):
+                found.append(int8_art)
+            else:
+                notes.append(f"left out {int8_path}: made from other weights (re-run `edgezoo quantize`)")
+        else:
+            notes.append(f"no INT8 artifact {int8_path} (`edgezoo quantize {card.name}` or `edgezoo run` makes it)")
+    seen: set[Path] = set()
+    unique = []
+    for a in found:
+        if a.onnx_path.resolve() not in seen:
+            seen.add(a.onnx_path.resolve())
+            unique.append(a)
+    return unique, notes
+
+
+def _classes(artifact: Artifact) -> tuple[int, tuple[str, ...] | None]:
+    """Number of output classes and, for ImageNet-1k models, their WordNet ids in index order."""
+    card = artifact.card
+    num = int(card.get("output", {}).get("shape", [0, 0])[-1] or card.get("model_card", {}).get("num_classes", 0))
+    labels = card.get("model_card", {}).get("labels")
+    if labels is None:
+        from edgezoo.zoo import get_card
+
+        labels = get_card(artifact.model_name).labels
+    return num, imagenet_synsets() if labels == "imagenet-1k" and num == 1000 else None
+
+
+# --------------------------------------------------------------------------------------------
+# Counting
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Run:
+    """One artifact being evaluated: its session and what it predicted, image by image."""
+
+    artifact: Artifact
+    session: Any
+    spec_index: int
+    top1: list[int] = field(default_factory=list)
+    correct1: int = 0
+    correct5: int = 0
+
+    def observe(self, logits: np.ndarray, label: int) -> None:
+        scores = np.asarray(logits, dtype=np.float64).reshape(-1)
+        order = np.argsort(-scores, kind="stable")[:TOP_K]  # ties: the lower class index first
+        self.top1.append(int(order[0]))
+        self.correct1 += int(order[0] == label)
+        self.correct5 += int(label in order)
+
+
+def _pct(k: int, n: int) -> float | None:
+    return round(100.0 * k / n, 4) if n else None
+
+
+def _subset_info(samples: list[Sample], chosen: list[Sample], limit: int | None) -> dict[str, Any] | None:
+    if limit is None:
+        return None
+    per_class: dict[int, int] = {}
+    for s in chosen:
+        per_class[s.label] = per_class.get(s.label, 0) + 1
+    return {
+        "limit": limit,
+        "images": len(chosen),
+        "of": len(samples),
+        "classes": len(per_class),
+        "per_class_min": min(per_class.values()),
+        "per_class_max": max(per_class.values()),
+        "method": "class-balanced, fixed: round-robin over classes in index order, files in sorted path order",
+    }
+
+
+def describe_subset(info: dict[str, Any] | None) -> str | None:
+    """The sentence that says which subset was evaluated, for printouts."""
+    if info is None:
+        return None
+    if info["images"] == info["of"]:
+        return f"--limit {info['limit']}: all {info['of']} labelled images used (no more available)"
+    return (
+        f"--limit {info['limit']}: a fixed class-balanced subset of {info['images']} of {info['of']} images"
+        f" ({info['classes']} classes, {info['per_class_min']}-{info['per_class_max']} per class;"
+        " round-robin over classes in index order, files in sorted order)"
+    )
+
+
+def evaluate(
+    artifacts: Sequence[Artifact],
+    data: Path,
+    *,
+    fmt: str = "auto",
+    labels: Path | None = None,
+    limit: int | None = None,
+    engine: str = "auto",
+    threads: int | None = None,
+    workers: int | None = None,
+    skip_invalid: bool = False,
+) -> dict[str, Any]:
+    """Top-1/Top-5 of every artifact on ``data``, and each non-float artifact's agreement with float.
+
+    Returns the results document (see docs/eval.md). Raises EdgezooError for bad data or artifacts.
+    """
+    if not artifacts:
+        raise EdgezooError("nothing to evaluate: name a model or an artifact")
+    spaces = {_classes(a) for a in artifacts}
+    if len(spaces) > 1:
+        raise EdgezooError("the artifacts have different classes; evaluate them separately")
+    num_classes, synsets = spaces.pop()
+    dataset: Dataset = load_dataset(
+        data, fmt=fmt, labels=labels, num_classes=num_classes, synsets=synsets, skip_invalid=skip_invalid
+    )
+    chosen = balanced_subset(dataset.samples, limit) if limit is not None else dataset.samples
+
+    keys: list[str] = []
+    specs: list[dict[str, Any]] = []
+    runs: list[_Run] = []
+    for a in artifacts:
+        key = _input_key(a.card)
+        if key not in keys:
+            keys.append(key)
+            specs.append({k: a.card[k] for k in ("input", "preprocessing", "file", "model_card") if k in a.card})
+        session = open_session(a, engine, SessionOptions(threads=threads))
+        runs.append(_Run(a, session, keys.index(key)))
+
+    unreadable: list[str] = []
+    evaluated: list[Sample] = []
+    n_workers = default_workers() if workers is None else workers
+    started = time.perf_counter()
+    stream = zip(chosen, decode([s.path for s in chosen], specs, n_workers), strict=True)
+    for sample, (inputs, error) in track(stream, f"eval on {len(chosen)} images", total=len(chosen), unit="images"):
+        if inputs is None:
+            if not skip_invalid:
+                raise EdgezooError(f"{error}; pass --skip-invalid to skip unreadable images")
+            unreadable.append(str(error))
+            continue
+        evaluated.append(sample)
+        for run in runs:
+            run.observe(run.session.run(inputs[run.spec_index]), sample.label)
+    seconds = time.perf_counter() - started
+    if not evaluated:
+        raise EdgezooError(f"{data}: no image could be read")
+    return _report(dataset, chosen, evaluated, unreadable, runs, limit, engine, seconds, n_workers)
+
+
+def _report(
+    dataset: Dataset,
+    chosen: list[Sample],
+    evaluated: list[Sample],
+    unreadable: list[str],
+    runs: list[_Run],
+    limit: int | None,
+    engine: str,
+    seconds: float,
+    workers: int,
+) -> dict[str, Any]:
+    n = len(evaluated)
+    models: dict[str, dict[str, Any]] = {}
+    for run in runs:
+        card = run.artifact.card
+        entry = models.setdefault(run.artifact.model_name, {"model": run.artifact.model_name, "results": []})
+        reference = next(
+            (
+                r
+                for r in runs
+                if r.artifact.model_name == run.artifact.model_name and r.artifact.card["precision"] == "fp32"
+            ),
+            None,
+        )
+        agree = None
+        if reference is not None and reference is not run:
+            agree = sum(a == b for a, b in zip(run.top1, reference.top1, strict=True))
+        entry["results"].append(
+            {
+                "artifact": str(run.artifact.onnx_path),
+                "precision": card.get("precision", "fp32"),
+                "engine": run.session.engine,
+                "weights": card.get("weights"),
+                "images": n,
+                "correct_top1": run.correct1,
+                "correct_top5": run.correct5,
+                "top1": _pct(run.correct1, n),
+                "top5": _pct(run.correct5, n),
+                "agreement_top1": _pct(agree, n) if agree is not None else None,
+                "agreement_with": str(reference.artifact.onnx_path) if agree is not None else None,
+            }
+        )
+    subset = _subset_info(dataset.samples, chosen, limit)
+    return {
+        "edgezoo_eval": EVAL_FORMAT,
+        "created": now_iso(),
+        "command": command_line(),
+        "versions": versions(),
+        "dataset": {
+            **dataset.to_dict(),
+            "subset": subset,
+            "subset_text": describe_subset(subset),
+            "evaluated": n,
+            "unreadable": len(unreadable),
+            "unreadable_first": unreadable[0] if unreadable else None,
+        },
+        "engine": engine,
+        "workers": workers,
+        "seconds": round(seconds, 3),
+        "images_per_s": round(n / seconds, 2) if seconds > 0 else None,
+        "models": list(models.values()),
+    }
