@@ -9,7 +9,10 @@ always reports on everything that was asked.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from importlib.util import find_spec
 from pathlib import Path
@@ -298,6 +301,22 @@ def calibration_inputs(fp32: Artifact, calib: Path | None) -> tuple[list[np.ndar
     return xs, f"{len(xs)} images from {calib}"
 
 
+@contextlib.contextmanager
+def _quiet_stdout(logger_name: str) -> Iterator[None]:
+    """Send a tool's prints and log lines to stderr, so that ``--json`` output on stdout stays JSON."""
+    import logging
+
+    handlers = [h for h in logging.getLogger(logger_name).handlers if isinstance(h, logging.StreamHandler)]
+    streams = [h.setStream(sys.stderr) for h in handlers]
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        for h, stream in zip(handlers, streams, strict=True):
+            if stream is not None:
+                h.setStream(stream)
+
+
 def nncf_default(fp32: Artifact, req: PlanRequest) -> tuple[Path, str]:
     """OpenVINO + NNCF post-training int8 with every parameter at its default."""
     import nncf
@@ -307,7 +326,8 @@ def nncf_default(fp32: Artifact, req: PlanRequest) -> tuple[Path, str]:
     out = _peer_dir(req) / f"{fp32.model_name}.nncf_int8.xml"
     key = f"{fp32.card.get('sha256')} nncf {nncf.__version__} openvino {ov.__version__} {described}"
     if not _cached(out, key):
-        quantized = nncf.quantize(ov.Core().read_model(str(fp32.onnx_path)), nncf.Dataset(xs))
+        with _quiet_stdout("nncf"):
+            quantized = nncf.quantize(ov.Core().read_model(str(fp32.onnx_path)), nncf.Dataset(xs))
         ov.save_model(quantized, str(out))  # two files (.xml/.bin): written, then stamped as complete
         _stamp(out, key)
     return out, f"nncf.quantize defaults, calibrated on {described}"
