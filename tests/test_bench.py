@@ -87,6 +87,8 @@ def test_every_engine_and_peer_on_t8(cli, t8, tmp_path):
     by = {(r["label"], r["streams"]): r for r in results}
     assert by[("edgezoo openvino fp32", 1)]["engine_precision"] == "f32"
     assert by[("edgezoo openvino bf16", 1)]["engine_precision"] == "bf16"
+    assert by[("edgezoo openvino int8+f32", 1)]["engine_precision"] == "f32"
+    assert by[("edgezoo openvino int8", 1)]["engine_precision"] == doc["machine"]["openvino_default_precision"]
     best = min((r for r in results if r["variant"] == "edgezoo" and r["streams"] == 1),
                key=lambda r: r["latency_ms"]["median"])  # fmt: skip
     assert best["ratio_to_best"] == pytest.approx(1.0) and best["best_label"] == best["label"]
