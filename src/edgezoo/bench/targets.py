@@ -160,11 +160,11 @@ def find_or_export_fp32(model: str, folder: Path) -> Artifact:
 
 
 def _quantize(fp32: Artifact, calib: Path, folder: Path) -> Artifact:
-    """edgezoo's own int8 artifact via ``edgezoo.quantize`` (another stage of the pipeline)."""
-    from edgezoo import quantize as q  # absent until the quantize stage lands: caller reports it
+    """edgezoo's own int8 artifact, made by the quantize stage with the model's own config."""
+    from edgezoo.int8 import config_for, model_card_of, quantize_artifact  # ImportError: reported by caller
 
-    made = q.quantize(fp32, calib_dir=calib, out_dir=folder)
-    return made[0] if isinstance(made, tuple) else made
+    outcome = quantize_artifact(fp32, calib, config=config_for(None, model_card_of(fp32)), out_dir=folder)
+    return outcome.artifact
 
 
 def _resolve_int8(plan: Plan, fp32: Artifact, req: PlanRequest) -> list[Artifact]:
@@ -179,7 +179,7 @@ def _resolve_int8(plan: Plan, fp32: Artifact, req: PlanRequest) -> list[Artifact
     try:
         return [_quantize(fp32, req.calib, req.artifacts_dir)]
     except ImportError:
-        plan.skip(model, "edgezoo int8", f"{where}, and edgezoo.quantize is not available in this build")
+        plan.skip(model, "edgezoo int8", f"{where}, and edgezoo.int8 (the quantize stage) is not in this build")
     except (EdgezooError, TypeError, AttributeError) as exc:
         plan.skip(model, "edgezoo int8", f"{where}; quantizing failed: {exc}")
     return []
