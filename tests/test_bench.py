@@ -10,7 +10,7 @@ import pytest
 
 from edgezoo.artifact import Artifact, read_artifact, write_artifact
 from edgezoo.bench.measure import dummy_input
-from edgezoo.bench.run import run_target
+from edgezoo.bench.run import _measure_model
 from edgezoo.bench.targets import Target
 
 RESULT_FIELDS = {
@@ -121,11 +121,14 @@ def test_a_combination_that_fails_is_reported(t8, tmp_path):
     fp32, _ = t8
     broken = tmp_path / "broken.onnx"
     broken.write_bytes(b"not an onnx model")
-    target = Target("fastvit_t8", "edgezoo", "onnxruntime", "fp32", "cpu", str(broken), str(fp32.card_path))
-    todo = [{"threads": 1, "streams": 1, "batch": 1}, {"threads": 1, "streams": 1, "batch": 4}]
-    events = list(run_target(target, todo, duration=0.01, warmup=0.0))
-    assert [e["event"] for e in events] == ["skipped", "skipped"]
-    assert "broken.onnx" in events[0]["reason"] or "INVALID" in events[0]["reason"].upper()
+    bad = Target("fastvit_t8", "edgezoo", "onnxruntime", "fp32", "cpu", str(broken), str(fp32.card_path))
+    good = Target("fastvit_t8", "edgezoo", "onnxruntime", "fp32", "cpu", str(fp32.onnx_path), str(fp32.card_path))
+    good.batches = [1, 4]  # the export has a fixed batch of 1: batch 4 cannot run
+    events = [(t.path, combo, e) for t, combo, e in _measure_model([bad, good], [1], [1], duration=0.02, warmup=0)]
+    kinds = {(Path(path).name, combo[0]): e["event"] for path, combo, e in events}
+    assert kinds == {("broken.onnx", 1): "error", ("fastvit_t8.onnx", 1): "result", ("fastvit_t8.onnx", 4): "error"}
+    reasons = [e["reason"] for _, _, e in events if e["event"] == "error"]
+    assert "broken.onnx" in reasons[0] and "fixed batch of 1" in reasons[1]
 
 
 def test_int8_missing_for_a_model_name_is_reported(cli, t8, tmp_path):

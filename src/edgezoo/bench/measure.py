@@ -1,8 +1,9 @@
 """Timing loops: one request at a time (latency) and K requests in flight (throughput).
 
-Both loops warm up first (the first runs pay for lazy allocation, kernel selection and caches), then
-time for at least ``duration`` seconds and at least ``min_iters`` runs, so that the median is taken
-over enough samples even for a slow model.
+Each loop times for at least ``duration`` seconds and at least ``min_iters`` requests and returns the
+per-request latencies; the caller warms up by running the same loop once and discarding it (the
+first runs pay for lazy allocation, kernel selection and caches), and may call a loop several times
+(slices) and pool the samples.
 
 K requests in flight means K independent callers. For ONNX Runtime and PyTorch these are K Python
 threads sharing one session (both release the GIL while computing); for OpenVINO it is an
@@ -24,7 +25,6 @@ from edgezoo.artifact import Artifact
 from edgezoo.runtime import input_spec
 
 MIN_ITERS = 10
-MIN_WARMUP_RUNS = 3
 
 
 @dataclass
@@ -57,17 +57,8 @@ def dummy_input(artifact: Artifact, batch: int = 1, seed: int = 0) -> np.ndarray
     return rng.standard_normal(shape).astype(dtype)
 
 
-def _warm(run: Callable[[], Any], warmup: float) -> None:
-    end = time.perf_counter() + warmup
-    n = 0
-    while n < MIN_WARMUP_RUNS or time.perf_counter() < end:
-        run()
-        n += 1
-
-
-def time_single(run: Callable[[], Any], duration: float, warmup: float, min_iters: int = MIN_ITERS) -> Timing:
+def time_single(run: Callable[[], Any], duration: float, min_iters: int = MIN_ITERS) -> Timing:
     """Latency of one request at a time."""
-    _warm(run, warmup)
     timing = Timing()
     clock = time.perf_counter
     start = clock()
@@ -79,75 +70,64 @@ def time_single(run: Callable[[], Any], duration: float, warmup: float, min_iter
     return timing
 
 
-def time_threads(
-    run: Callable[[], Any], streams: int, duration: float, warmup: float, min_iters: int = MIN_ITERS
-) -> Timing:
+def time_threads(run: Callable[[], Any], streams: int, duration: float, min_iters: int = MIN_ITERS) -> Timing:
     """``streams`` Python threads each calling ``run`` back to back; FPS over the common window."""
     per_thread: list[list[float]] = [[] for _ in range(streams)]
-    barrier = threading.Barrier(streams + 1)
     errors: list[BaseException] = []
-    stop_at = [0.0]
+    clock = time.perf_counter
+    start = clock()
+    stop_at = start + duration
+    least = max(1, -(-min_iters // streams))
 
     def worker(out: list[float]) -> None:
         try:
-            _warm(run, warmup)
-        except BaseException as exc:  # reported by the caller after join
+            while True:
+                t0 = clock()
+                if t0 >= stop_at and len(out) >= least:
+                    return
+                run()
+                out.append(clock() - t0)
+        except BaseException as exc:  # re-raised by the caller after join
             errors.append(exc)
-        barrier.wait()
-        if errors:
-            return
-        clock = time.perf_counter
-        while True:
-            t0 = clock()
-            if t0 >= stop_at[0] and len(out) >= max(1, min_iters // streams):
-                return
-            run()
-            out.append(clock() - t0)
 
     threads = [threading.Thread(target=worker, args=(out,), daemon=True) for out in per_thread]
     for t in threads:
         t.start()
-    barrier.wait()  # every thread has warmed up; start the clock together
-    start = time.perf_counter()
-    stop_at[0] = start + duration
     for t in threads:
         t.join()
     if errors:
         raise errors[0]
-    timing = Timing([x for out in per_thread for x in out], time.perf_counter() - start)
-    return timing
+    return Timing([x for out in per_thread for x in out], clock() - start)
 
 
-def time_ov_async(compiled: Any, x: np.ndarray, streams: int, duration: float, warmup: float) -> Timing:
+class OvAsync:
     """OpenVINO's own way to keep ``streams`` requests in flight: an AsyncInferQueue.
 
     A request's latency runs from its submission (``start_async`` returns once a request is idle,
     so this is not queueing time) to its completion callback.
     """
-    import openvino as ov
 
-    queue = ov.AsyncInferQueue(compiled, streams)
-    latencies: list[float] = []
-    recording = [False]
+    def __init__(self, compiled: Any, x: np.ndarray, streams: int) -> None:
+        import openvino as ov
 
-    def done(_request: Any, submitted: float) -> None:
-        if recording[0]:
-            latencies.append(time.perf_counter() - submitted)
+        self._queue = ov.AsyncInferQueue(compiled, streams)
+        self._x = x
+        self._latencies: list[float] = []
+        self._queue.set_callback(self._done)
 
-    queue.set_callback(done)
-    clock = time.perf_counter
-    end = clock() + warmup
-    n = 0
-    while n < MIN_WARMUP_RUNS * streams or clock() < end:
-        queue.start_async({0: x}, clock())
-        n += 1
-    queue.wait_all()
-    recording[0] = True
-    start = clock()
-    while len(latencies) < MIN_ITERS or clock() - start < duration:
-        queue.start_async({0: x}, clock())
-    queue.wait_all()
-    return Timing(latencies, clock() - start)
+    def _done(self, _request: Any, submitted: float) -> None:
+        self._latencies.append(time.perf_counter() - submitted)
+
+    def time(self, duration: float, min_iters: int = MIN_ITERS) -> Timing:
+        self._latencies = latencies = []
+        clock = time.perf_counter
+        start = clock()
+        submitted = 0
+        while submitted < min_iters or clock() - start < duration:
+            self._queue.start_async({0: self._x}, clock())
+            submitted += 1
+        self._queue.wait_all()
+        return Timing(list(latencies), clock() - start)
 
 
 class PeakRss:
