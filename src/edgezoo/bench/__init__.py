@@ -50,7 +50,7 @@ def bench(options: BenchOptions) -> dict[str, Any]:
     from edgezoo.artifact import command_line, now_iso
     from edgezoo.bench.machine import machine_info
     from edgezoo.bench.report import document
-    from edgezoo.bench.run import run_plan
+    from edgezoo.bench.run import SLICE_S, run_plan
     from edgezoo.bench.targets import make_plan
     from edgezoo.errors import EdgezooError
 
@@ -87,7 +87,8 @@ def bench(options: BenchOptions) -> dict[str, Any]:
         "devices": options.devices,
         "artifacts_dir": str(options.artifacts_dir),
         "calibration": str(options.calib) if options.calib else None,
-        "isolation": "one process per target",
+        "isolation": "one worker process per target; slices interleaved across a model's targets",
+        "slice_s": SLICE_S,
         "targets": [t.to_dict() for t in plan.targets],
     }
     return document(results, skipped, machine, settings, command_line(), created)

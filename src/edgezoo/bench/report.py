@@ -216,8 +216,9 @@ def markdown(doc: dict[str, Any], details: bool = True) -> str:
         f" flags {' '.join(cpu['flags'])}; OpenVINO's default float precision here:"
         f" {m.get('openvino_default_precision')}; load average at start {m.get('load_average')}  ",
         f"Engines: {engines}  ",
-        f"Timing: {s['warmup_s']} s warm-up, then at least {s['duration_s']} s per combination; latency is the"
-        " median of single requests (± IQR/median), FPS has K requests in flight. Batch 1 unless stated.",
+        f"Timing: {s['warmup_s']} s warm-up, then at least {s['duration_s']} s per combination in"
+        f" {s.get('slice_s', '-')} s slices taken in turn by all of a model's targets; latency is the median of"
+        " single requests (± IQR/median), FPS has K requests in flight. Batch 1 unless stated.",
         "",
     ]
     models = list(dict.fromkeys(r["model"] for r in doc["results"]))
