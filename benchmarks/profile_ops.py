@@ -63,9 +63,11 @@ def main() -> None:
         fp32 = find_or_export_fp32(model, args.artifacts_dir)
         x = dummy_input(fp32)
         int8 = [a for a in given if a.model_name == model] or find_int8(model, args.artifacts_dir)
-        int8_paths = [(a.onnx_path, "edgezoo int8") for a in int8]
+        # Each int8 model gets an input in its own format (edgezoo's may take NV12 frames).
+        int8_paths = [(a.onnx_path, "edgezoo int8", dummy_input(a)) for a in int8]
         if not int8_paths:
-            int8_paths = [(stand_in_int8(fp32, args.artifacts_dir), "ORT QDQ U8S8 stand-in (not edgezoo's recipe)")]
+            standin = stand_in_int8(fp32, args.artifacts_dir)
+            int8_paths = [(standin, "ORT QDQ U8S8 stand-in (not edgezoo's recipe)", x)]
         nncf_path, _ = nncf_default(fp32, PlanRequest(items=(model,), artifacts_dir=args.artifacts_dir))
         runs: list[tuple[str, list[OpTime]]] = [
             ("onnxruntime fp32", profile_onnxruntime(fp32.onnx_path, x, args.threads, args.runs)),
@@ -73,9 +75,15 @@ def main() -> None:
             ("openvino bf16", profile_openvino(fp32.onnx_path, x, args.threads, args.runs, "bf16")),
             ("openvino nncf-default int8", profile_openvino(nncf_path, x, args.threads, args.runs)),
         ]
-        for path, what in int8_paths:
-            runs.append((f"onnxruntime {what} ({path.name})", profile_onnxruntime(path, x, args.threads, args.runs)))
-            runs.append((f"openvino {what} ({path.name})", profile_openvino(path, x, args.threads, args.runs)))
+        for path, what, xq in int8_paths:
+            runs.append((f"onnxruntime {what} ({path.name})", profile_onnxruntime(path, xq, args.threads, args.runs)))
+            runs.append((f"openvino {what} ({path.name})", profile_openvino(path, xq, args.threads, args.runs)))
+            runs.append(
+                (
+                    f"openvino {what}, float ops f32 ({path.name})",
+                    profile_openvino(path, xq, args.threads, args.runs, "f32"),
+                )
+            )
         for title, rows in runs:
             print(f"{model}: {title}: {sum(r.ms for r in rows):.2f} ms of kernels", file=sys.stderr)
             doc["profiles"].append({"model": model, "what": title, "ops": [r.to_dict() for r in rows]})

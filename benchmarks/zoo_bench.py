@@ -11,6 +11,7 @@ includes the hand-written findings in benchmarks/findings.md. About 15 minutes o
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -37,26 +38,32 @@ def main() -> None:
     ap.add_argument("--no-profile", action="store_true", help="skip the per-op profile of fastvit_t8")
     ap.add_argument("--json-out", type=Path, default=HERE / "results" / "zoo_bench.json")
     ap.add_argument("--md-out", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    ap.add_argument("--from-json", action="store_true", help="only rewrite the markdown from --json-out")
     args = ap.parse_args()
 
-    started = time.perf_counter()
-    doc = bench(
-        BenchOptions(
-            items=[m for m in args.models.split(",") if m],
-            duration=args.duration,
-            warmup=args.warmup,
-            artifacts_dir=args.artifacts_dir,
-            calib=args.calib,
+    if args.from_json:  # e.g. after editing benchmarks/findings.md: no new measurement
+        doc = json.loads(args.json_out.read_text(encoding="utf-8"))
+    else:
+        started = time.perf_counter()
+        doc = bench(
+            BenchOptions(
+                items=[m for m in args.models.split(",") if m],
+                duration=args.duration,
+                warmup=args.warmup,
+                artifacts_dir=args.artifacts_dir,
+                calib=args.calib,
+            )
         )
-    )
-    doc["command"] = command_line()  # this script, not the bench API call inside it
-    doc["wall_s"] = time.perf_counter() - started
-    load_after = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
-    doc["machine"]["load_average_after"] = load_after
-    write_json(args.json_out, doc)
+        doc["command"] = command_line()  # this script, not the bench API call inside it
+        doc["wall_s"] = time.perf_counter() - started
+        doc["machine"]["load_average_after"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
+        write_json(args.json_out, doc)
+    load_after = doc["machine"].get("load_average_after")
 
     profile = ""
-    if not args.no_profile:
+    if args.from_json and (HERE / "results" / "profile_ops.md").is_file():
+        profile = (HERE / "results" / "profile_ops.md").read_text(encoding="utf-8")
+    elif not args.no_profile:
         subprocess.run(
             [sys.executable, str(HERE / "profile_ops.py"), "fastvit_t8", "--artifacts-dir", str(args.artifacts_dir)],
             check=True,

@@ -73,13 +73,15 @@ class Target:
     size_bytes: int = 0
     note: str = ""
     batches: list[int] = field(default_factory=lambda: [1])
+    tag: str = ""  # tells apart two artifacts of the same model and precision (their file)
 
     @property
     def label(self) -> str:
         device = "" if self.device == "cpu" else f" {self.device}"
         # int8 rows name the precision OpenVINO was told to run the remaining float operators in.
         rest = f"+{self.ov_precision}" if self.precision == "int8" and self.ov_precision else ""
-        return f"{self.variant} {self.engine}{device} {self.precision}{rest}"
+        tag = f" [{self.tag}]" if self.tag else ""
+        return f"{self.variant} {self.engine}{device} {self.precision}{rest}{tag}"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -348,7 +350,20 @@ def _batches(req: PlanRequest, device: str) -> list[int]:
     return [1] if device == "cpu" else [1, 8, 32]
 
 
-def _edgezoo_targets(plan: Plan, art: Artifact, req: PlanRequest, devices: set[str]) -> None:
+def _tags(artifacts: list[Artifact]) -> list[str]:
+    """A tag per artifact where one model has several of the same precision: file name, else path."""
+    tags = []
+    for art in artifacts:
+        same = [a for a in artifacts if a.card.get("precision") == art.card.get("precision")]
+        names = [a.onnx_path.name for a in same]
+        if len(same) == 1:
+            tags.append("")
+        else:
+            tags.append(art.onnx_path.name if names.count(art.onnx_path.name) == 1 else str(art.onnx_path))
+    return tags
+
+
+def _edgezoo_targets(plan: Plan, art: Artifact, req: PlanRequest, devices: set[str], tag: str = "") -> None:
     model = art.model_name
     precision = str(art.card.get("precision"))
     for art_precision, engine, device, row_precision, hint in EDGEZOO_RUNS:
@@ -369,6 +384,7 @@ def _edgezoo_targets(plan: Plan, art: Artifact, req: PlanRequest, devices: set[s
                 size_bytes=files_size(art.onnx_path),
                 note=art.onnx_path.name,
                 batches=_batches(req, device),
+                tag=tag,
             )
         )
 
@@ -457,8 +473,8 @@ def make_plan(req: PlanRequest) -> Plan:
                 plan.skip("*", f"{engine} {precision}", NOT_SUPPORTED[(engine, precision)])
     ensure_dir(req.artifacts_dir)
     for artifacts in resolve_artifacts(plan, req).values():
-        for art in artifacts:
-            _edgezoo_targets(plan, art, req, devices)
+        for art, tag in zip(artifacts, _tags(artifacts), strict=True):
+            _edgezoo_targets(plan, art, req, devices, tag)
         gpu_torch = reasons["torch-cuda"] is None and bool(devices & set(GPU_DEVICES))
         _peer_targets(plan, artifacts[0], req, ["cpu", "cuda"] if gpu_torch else ["cpu"])
     return plan
