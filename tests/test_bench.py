@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgezoo.artifact import Artifact, read_artifact, write_artifact
+from edgezoo.artifact import Artifact, write_artifact
 from edgezoo.bench.measure import dummy_input
 from edgezoo.bench.run import _measure_model
 from edgezoo.bench.targets import Target
@@ -181,4 +181,3 @@ def test_dummy_input_follows_the_card():
     assert dummy_input(fixed).dtype == np.float32
     with pytest.raises(ValueError, match="fixed batch"):
         dummy_input(fixed, batch=2)
-    _ = read_artifact  # the CLI tests above read artifacts through the same function
