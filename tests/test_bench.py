@@ -181,3 +181,9 @@ def test_dummy_input_follows_the_card():
     assert dummy_input(fixed).dtype == np.float32
     with pytest.raises(ValueError, match="fixed batch"):
         dummy_input(fixed, batch=2)
+
+
+def test_unknown_model_writes_nothing(cli, tmp_path):
+    r = cli("bench", "fastvt_t8", "-o", tmp_path / "out")
+    assert r.code == 2 and "unknown model 'fastvt_t8'; did you mean fastvit_t8" in r.err
+    assert not (tmp_path / "out").exists()

@@ -471,7 +471,6 @@ def make_plan(req: PlanRequest) -> Plan:
         for precision in req.precisions:
             if (engine, precision) in NOT_SUPPORTED:
                 plan.skip("*", f"{engine} {precision}", NOT_SUPPORTED[(engine, precision)])
-    ensure_dir(req.artifacts_dir)
     for artifacts in resolve_artifacts(plan, req).values():
         for art, tag in zip(artifacts, _tags(artifacts), strict=True):
             _edgezoo_targets(plan, art, req, devices, tag)
