@@ -372,6 +372,82 @@ def run_command(
         )
 
 
+def _csv(value: str | None, cast: type = str) -> list | None:
+    """A comma-separated option as a list (None stays None: the default applies)."""
+    if value is None:
+        return None
+    try:
+        return [cast(v.strip()) for v in value.split(",") if v.strip()]
+    except ValueError as exc:
+        raise EdgezooError(f"cannot read '{value}' as a comma-separated list of {cast.__name__}") from exc
+
+
+@app.command("bench")
+def bench_cmd(
+    items: Annotated[list[str], typer.Argument(help="Zoo model names and/or artifact files (.onnx/.json).")],
+    engines: Annotated[
+        str, typer.Option("--engines", help="torch,onnxruntime,openvino")
+    ] = "torch,onnxruntime,openvino",
+    precisions: Annotated[str, typer.Option("--precisions", help="fp32,bf16,int8")] = "fp32,bf16,int8",
+    threads: Annotated[
+        str | None, typer.Option("--threads", help="Intra-op threads, e.g. 1,2,4 (default: 1 and all cores).")
+    ] = None,
+    streams: Annotated[
+        str | None,
+        typer.Option("--streams", help="Requests in flight, e.g. 1,2,4,8 (default: 1 and the most threads)."),
+    ] = None,
+    batch_sizes: Annotated[
+        str | None, typer.Option("--batch-sizes", help="Batch sizes (default: 1 on CPU, 1,8,32 on GPUs).")
+    ] = None,
+    devices: Annotated[str, typer.Option("--devices", help="auto, or any of cpu,cuda,tensorrt.")] = "auto",
+    peers: Annotated[
+        str, typer.Option("--peers", help="eager,eager-reparam,ort-plain,nncf-default")
+    ] = "eager,eager-reparam,ort-plain,nncf-default",
+    no_peers: Annotated[bool, typer.Option("--no-peers", help="Measure edgezoo's artifacts only.")] = False,
+    duration: Annotated[float, typer.Option("--duration", help="Seconds of timing per combination.")] = 2.0,
+    warmup: Annotated[float, typer.Option("--warmup", help="Seconds of warm-up per combination.")] = 0.5,
+    calib: Annotated[
+        Path | None, typer.Option("--calib", help="Calibration images (NNCF peer, and int8 when it must be made).")
+    ] = None,
+    artifacts_dir: Annotated[
+        Path | None,
+        typer.Option("--artifacts-dir", help="Where artifacts are found or made (default: -o DIR, else ./artifacts)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON on stdout.")] = False,
+    out_dir: Annotated[Path | None, typer.Option("-o", "--out-dir", help="Write bench.json and bench.md here.")] = None,
+) -> None:
+    """Latency (1 and N threads), FPS (K requests in flight), load time, size and memory, with peers."""
+    from edgezoo.bench import BenchOptions, bench
+    from edgezoo.bench.report import markdown
+    from edgezoo.fsutil import atomic_path, write_json
+
+    doc = bench(
+        BenchOptions(
+            items=items,
+            engines=_csv(engines) or [],
+            precisions=_csv(precisions) or [],
+            threads=_csv(threads, int),
+            streams=_csv(streams, int),
+            batch_sizes=_csv(batch_sizes, int),
+            devices=_csv(devices) or ["auto"],
+            peers=[] if no_peers else (_csv(peers) or []),
+            duration=duration,
+            warmup=warmup,
+            calib=calib,
+            artifacts_dir=artifacts_dir or out_dir or Path("artifacts"),
+        )
+    )
+    text = markdown(doc)
+    if out_dir is not None:
+        write_json(out_dir / "bench.json", doc)
+        with atomic_path(out_dir / "bench.md") as tmp:
+            tmp.write_text(f"# edgezoo bench\n\n{text}\n", encoding="utf-8")
+    if as_json:
+        print(json.dumps(doc, indent=2))
+    else:
+        print(markdown(doc, details=False))
+
+
 def main() -> None:
     """Entry point: user errors become one line on stderr and exit code 2."""
     try:

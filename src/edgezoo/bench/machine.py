@@ -1,0 +1,105 @@
+"""What a benchmark ran on: CPU model and the instruction sets that decide int8/bf16 speed, cores,
+memory, engine versions, and which GPUs (if any) the engines can see.
+
+Every figure in a benchmark is only meaningful next to this block, so it is recorded with them.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+from functools import cache
+from typing import Any
+
+from edgezoo.artifact import versions
+
+# Instruction sets that change which kernels the engines pick (int8 dot products, bf16, AMX tiles).
+FLAGS_OF_INTEREST = (
+    "avx2",
+    "fma",
+    "avx512f",
+    "avx512bw",
+    "avx512vl",
+    "avx512_vnni",
+    "avx_vnni",
+    "avx512_bf16",
+    "amx_tile",
+    "amx_int8",
+    "amx_bf16",
+    "amx_fp16",
+    "asimd",
+    "asimddp",
+    "i8mm",
+    "bf16",
+)
+
+
+def _cpu() -> dict[str, Any]:
+    import cpuinfo
+    import psutil
+
+    info = cpuinfo.get_cpu_info()
+    flags = set(info.get("flags", []))
+    # py-cpuinfo spells some flags both ways (avx512vnni / avx512_vnni); accept either.
+    present = [f for f in FLAGS_OF_INTEREST if f in flags or f.replace("_", "") in flags]
+    return {
+        "model": info.get("brand_raw") or platform.processor() or "unknown",
+        "arch": info.get("arch_string_raw") or platform.machine(),
+        "flags": present,
+        "logical_cores": psutil.cpu_count(logical=True),
+        "physical_cores": psutil.cpu_count(logical=False),
+        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+    }
+
+
+def ov_type_name(value: Any) -> str:
+    """OpenVINO element types print as "<Type: 'bfloat16'>"; their short name is "bf16"."""
+    name = getattr(value, "get_type_name", None)
+    return str(name()) if callable(name) else str(value)
+
+
+def openvino_default_precision() -> str | None:
+    """What OpenVINO runs a float model in on this CPU when not told (bf16 where the CPU has it)."""
+    try:
+        import openvino as ov
+
+        return ov_type_name(ov.Core().get_property("CPU", "INFERENCE_PRECISION_HINT"))
+    except Exception:  # not installed, or no CPU plugin: nothing to report
+        return None
+
+
+def gpu_status() -> dict[str, Any]:
+    """Which GPU paths exist here, each with the reason when it does not."""
+    status: dict[str, Any] = {"nvidia_smi": shutil.which("nvidia-smi") is not None}
+    try:
+        import onnxruntime as ort
+
+        providers = ort.get_available_providers()
+    except ImportError:
+        providers = []
+    status["onnxruntime_providers"] = providers
+    try:
+        import torch
+
+        status["torch_cuda"] = bool(torch.cuda.is_available())
+        if status["torch_cuda"]:
+            status["torch_cuda_device"] = torch.cuda.get_device_name(0)
+    except ImportError:
+        status["torch_cuda"] = False
+    return status
+
+
+@cache
+def machine_info() -> dict[str, Any]:
+    """The machine block of a benchmark result (computed once per process)."""
+    return {
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "cpu": _cpu(),
+        "openvino_default_precision": openvino_default_precision(),
+        "gpu": gpu_status(),
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "versions": versions(),
+    }

@@ -1,0 +1,236 @@
+"""From measurements to claims: ratios to edgezoo's best artifact, the issue's targets, JSON and a
+markdown table laid out like the RDK model zoo's (1-thread latency, multi-thread latency, FPS).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+SCHEMA = "edgezoo.bench/1"
+EAGER_SPEEDUP_TARGET = 4.0  # edgezoo int8 vs reparameterized PyTorch eager fp32, at 1 thread
+
+
+def _group_key(r: dict[str, Any]) -> tuple[Any, ...]:
+    return (r["model"], r["device"], r["threads"], r["streams"], r["batch"])
+
+
+def _better(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether ``a`` beats ``b``: lower median latency for one stream, higher FPS for several."""
+    if a["streams"] == 1:
+        return a["latency_ms"]["median"] < b["latency_ms"]["median"]
+    return a["fps"] > b["fps"]
+
+
+def add_ratios(results: list[dict[str, Any]]) -> None:
+    """Give every result ``ratio_to_best`` and ``best_label``.
+
+    The ratio is against the fastest edgezoo row with the same model, device, threads, streams and
+    batch: median latency over the best's median for one stream, the best's FPS over this FPS for
+    several. Above 1 means slower than edgezoo's best by that factor; None when no edgezoo row exists.
+    """
+    best: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for r in results:
+        if r["variant"] != "edgezoo":
+            continue
+        key = _group_key(r)
+        if key not in best or _better(r, best[key]):
+            best[key] = r
+    for r in results:
+        b = best.get(_group_key(r))
+        if b is None:
+            r["ratio_to_best"], r["best_label"] = None, None
+        elif r["streams"] == 1:
+            r["ratio_to_best"] = r["latency_ms"]["median"] / b["latency_ms"]["median"]
+            r["best_label"] = b["label"]
+        else:
+            r["ratio_to_best"] = b["fps"] / r["fps"] if r["fps"] > 0 else None
+            r["best_label"] = b["label"]
+
+
+def _ratio(slow: dict[str, Any] | None, fast: dict[str, Any] | None) -> float | None:
+    if slow is None or fast is None:
+        return None
+    return slow["latency_ms"]["median"] / fast["latency_ms"]["median"]
+
+
+def fastest(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The row with the lowest median latency, or None."""
+    return min(rows, key=lambda r: r["latency_ms"]["median"], default=None)
+
+
+def summarize(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per model and thread count (one stream, batch 1, CPU): the best rows and the issue's targets."""
+    groups: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
+    for r in results:
+        if r["streams"] == 1 and r["batch"] == 1 and r["device"] == "cpu":
+            groups[(r["model"], r["threads"])].append(r)
+    summary = []
+    for (model, threads), rows in groups.items():
+        best = fastest([r for r in rows if r["variant"] == "edgezoo"])
+        int8 = fastest([r for r in rows if r["variant"] == "edgezoo" and r["precision"] == "int8"])
+        peer = {v: fastest([r for r in rows if r["variant"] == v]) for v in ("eager", "eager-reparam", "nncf-default")}
+        ov_bf16 = fastest([r for r in rows if r["variant"] == "edgezoo" and r["precision"] == "bf16"])
+        vs_eager = _ratio(peer["eager-reparam"], int8)
+        vs_nncf = _ratio(peer["nncf-default"], int8)
+        summary.append(
+            {
+                "model": model,
+                "threads": threads,
+                "best_label": best and best["label"],
+                "best_median_ms": best and best["latency_ms"]["median"],
+                "int8_label": int8 and int8["label"],
+                "int8_median_ms": int8 and int8["latency_ms"]["median"],
+                "int8_speedup_vs_eager_reparam": vs_eager,
+                "int8_speedup_vs_eager": _ratio(peer["eager"], int8),
+                "int8_speedup_vs_nncf_default": vs_nncf,
+                "int8_speedup_vs_openvino_bf16": _ratio(ov_bf16, int8),
+                "best_speedup_vs_eager_reparam": _ratio(peer["eager-reparam"], best),
+                "target_4x_vs_eager_reparam_met": None if vs_eager is None else vs_eager >= EAGER_SPEEDUP_TARGET,
+                "target_not_slower_than_nncf_met": None if vs_nncf is None else vs_nncf >= 1.0,
+            }
+        )
+    return summary
+
+
+def document(
+    results: list[dict[str, Any]],
+    skipped: list[dict[str, Any]],
+    machine: dict[str, Any],
+    settings: dict[str, Any],
+    command: str,
+    created: str,
+) -> dict[str, Any]:
+    """The JSON that ``edgezoo bench`` writes (schema in docs/bench.md)."""
+    add_ratios(results)
+    return {
+        "schema": SCHEMA,
+        "created": created,
+        "command": command,
+        "machine": machine,
+        "settings": settings,
+        "results": results,
+        "summary": summarize(results),
+        "skipped": skipped,
+    }
+
+
+# --------------------------------------------------------------------------- markdown
+
+
+def _f(value: float | None, spec: str = ".2f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _latency_cell(r: dict[str, Any] | None) -> str:
+    if r is None:
+        return "-"
+    return f"{r['latency_ms']['median']:.2f} ±{100 * r['spread']:.0f}%"
+
+
+def seeds_table(doc: dict[str, Any], model: str) -> list[str]:
+    """One row per way of running the model, columns as the seeds' table plus ratios and costs."""
+    rows = [r for r in doc["results"] if r["model"] == model and r["batch"] == 1]
+    threads = sorted({r["threads"] for r in rows})
+    low = threads[0] if threads else 1
+    head = ["way to run", "size MB", "load s", *(f"{t}-thread ms" for t in threads), "best FPS", "peak RSS MB"]
+    head.append(f"x vs edgezoo best ({low} thr)")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    labels = list(dict.fromkeys(r["label"] for r in rows))
+    for label in labels:
+        mine = [r for r in rows if r["label"] == label]
+        single = {r["threads"]: r for r in mine if r["streams"] == 1}
+        multi = max((r for r in mine if r["streams"] > 1), key=lambda r: r["fps"], default=None)
+        fps_row = multi or max(mine, key=lambda r: r["fps"])
+        fps = f"{fps_row['fps']:.1f} ({fps_row['streams']}x{fps_row['threads']}t)"
+        first = mine[0]
+        ratio = single.get(low, {}).get("ratio_to_best")
+        cells = [
+            label,
+            _f(first["size_bytes"] / 1e6, ".1f"),
+            _f(max(r["load_s"] for r in mine), ".2f"),
+            *(_latency_cell(single.get(t)) for t in threads),
+            fps,
+            _f(max(r["peak_rss_mb"] for r in mine), ".0f"),
+            "-" if ratio is None else f"{ratio:.2f}x",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def detail_table(results: list[dict[str, Any]]) -> list[str]:
+    head = ["model", "way to run", "thr", "streams", "batch", "min", "median", "p90", "p99", "spread", "FPS", "x best"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in results:
+        lat = r["latency_ms"]
+        cells = [
+            r["model"],
+            r["label"],
+            str(r["threads"]),
+            str(r["streams"]),
+            str(r["batch"]),
+            *(f"{lat[k]:.2f}" for k in ("min", "median", "p90", "p99")),
+            f"{100 * r['spread']:.0f}%",
+            f"{r['fps']:.1f}",
+            _f(r["ratio_to_best"], ".2f"),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def targets_lines(summary: list[dict[str, Any]]) -> list[str]:
+    lines = []
+    for s in summary:
+        if s["int8_label"] is None:
+            lines.append(f"- {s['model']}, {s['threads']} thread(s): no edgezoo int8 row; targets not assessed")
+            continue
+
+        def x(v: float | None) -> str:
+            return "-" if v is None else f"{v:.2f}x"
+
+        lines.append(
+            f"- {s['model']}, {s['threads']} thread(s): {s['int8_label']} {s['int8_median_ms']:.2f} ms is"
+            f" {x(s['int8_speedup_vs_eager_reparam'])} faster than reparameterized eager"
+            f" (target {EAGER_SPEEDUP_TARGET:.0f}x: {_yes(s['target_4x_vs_eager_reparam_met'])}),"
+            f" {x(s['int8_speedup_vs_nncf_default'])} vs NNCF default int8"
+            f" (not slower: {_yes(s['target_not_slower_than_nncf_met'])}),"
+            f" {x(s['int8_speedup_vs_openvino_bf16'])} vs OpenVINO bf16"
+        )
+    return lines
+
+
+def _yes(v: bool | None) -> str:
+    return "n/a" if v is None else ("met" if v else "NOT met")
+
+
+def markdown(doc: dict[str, Any], details: bool = True) -> str:
+    m = doc["machine"]
+    cpu = m["cpu"]
+    v = m["versions"]
+    engines = ", ".join(f"{k} {v[k]}" for k in ("torch", "timm", "onnxruntime", "openvino", "nncf") if k in v)
+    s = doc["settings"]
+    out = [
+        f"Command: `{doc['command']}`  ",
+        f"Date: {doc['created']}  ",
+        f"Machine: {cpu['model']}, {cpu['usable_cores']} usable cores, {cpu['memory_gb']} GiB,"
+        f" flags {' '.join(cpu['flags'])}; OpenVINO's default float precision here:"
+        f" {m.get('openvino_default_precision')}; load average at start {m.get('load_average')}  ",
+        f"Engines: {engines}  ",
+        f"Timing: {s['warmup_s']} s warm-up, then at least {s['duration_s']} s per combination in"
+        f" {s.get('slice_s', '-')} s slices taken in turn by all of a model's targets; latency is the median of"
+        " single requests (± IQR/median), FPS has K requests in flight. Batch 1 unless stated.",
+        "",
+    ]
+    models = list(dict.fromkeys(r["model"] for r in doc["results"]))
+    for model in models:
+        out += [f"### {model}", "", *seeds_table(doc, model), ""]
+    lines = targets_lines(doc["summary"])
+    if lines:
+        out += ["Targets (edgezoo int8, one stream):", "", *lines, ""]
+    if doc["skipped"]:
+        out += ["Not measured:", ""]
+        out += [f"- {sk['model']}: {sk['what']}: {sk['reason']}" for sk in doc["skipped"]]
+        out.append("")
+    if details and doc["results"]:
+        out += ["All combinations (latency in ms):", "", *detail_table(doc["results"]), ""]
+    return "\n".join(out)

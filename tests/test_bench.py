@@ -1,0 +1,189 @@
+"""``edgezoo bench`` end to end on fastvit_t8 with every engine, its JSON, and its failure paths."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edgezoo.artifact import Artifact, write_artifact
+from edgezoo.bench.measure import dummy_input
+from edgezoo.bench.run import _measure_model
+from edgezoo.bench.targets import Target
+
+RESULT_FIELDS = {
+    "model", "artifact", "label", "engine", "device", "precision", "variant", "threads", "streams", "batch",
+    "latency_ms", "spread", "mad_ms", "iterations", "fps", "load_s", "size_bytes", "peak_rss_mb", "rss_delta_mb",
+    "ratio_to_best", "best_label", "engine_precision", "note", "measured_s",
+}  # fmt: skip
+FAST = ["--duration", "0.05", "--warmup", "0", "--threads", "1"]
+
+
+@pytest.fixture(scope="module")
+def t8(tmp_path_factory) -> tuple[Artifact, Artifact]:
+    """fastvit_t8 exported, plus an int8 artifact made with ONNX Runtime's static quantizer.
+
+    The int8 file stands in for the quantize stage's output (same naming and card fields), so that
+    bench's int8 path runs on a real QDQ model.
+    """
+    import onnx
+    from onnxruntime.quantization import CalibrationDataReader, QuantType, quantize_static
+
+    from edgezoo.export import export
+    from edgezoo.zoo import get_card
+
+    folder = tmp_path_factory.mktemp("artifacts")
+    fp32, _ = export(get_card("fastvit_t8"), out_dir=folder)
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self._it = iter([{"input": dummy_input(fp32, seed=i)} for i in range(2)])
+
+        def get_next(self):
+            return next(self._it, None)
+
+    tmp = folder / "q.onnx"
+    quantize_static(str(fp32.onnx_path), str(tmp), Reader(), activation_type=QuantType.QUInt8)
+    card = {**{k: v for k, v in fp32.card.items() if k not in {"file", "size_bytes", "sha256"}}, "precision": "int8"}
+    int8 = write_artifact(onnx.load(str(tmp)), {**card, "engine": "openvino"}, folder, "fastvit_t8.int8")
+    tmp.unlink()
+    return fp32, int8
+
+
+def test_every_engine_and_peer_on_t8(cli, t8, tmp_path):
+    fp32, int8 = t8
+    out = tmp_path / "out"
+    r = cli("bench", fp32.onnx_path, int8.onnx_path, *FAST, "--streams", "1,2", "--json", "-o", out,
+            "--artifacts-dir", fp32.onnx_path.parent)  # fmt: skip
+    assert r.code == 0, r.err
+    doc = json.loads(r.out)
+    assert doc == json.loads((out / "bench.json").read_text())
+    assert "| edgezoo openvino int8 |" in (out / "bench.md").read_text()
+    assert doc["schema"] == "edgezoo.bench/1" and doc["command"].startswith("edgezoo bench")
+    assert {"model", "flags", "usable_cores"} <= set(doc["machine"]["cpu"])
+    assert {"onnxruntime", "openvino", "torch"} <= set(doc["machine"]["versions"])
+    results = doc["results"]
+    for res in results:
+        assert set(res) >= RESULT_FIELDS, RESULT_FIELDS - set(res)
+        assert set(res["latency_ms"]) == {"min", "median", "p90", "p99", "mean"}
+        lat = res["latency_ms"]
+        assert 0 < lat["min"] <= lat["median"] <= lat["p90"] <= lat["p99"]
+        assert res["fps"] > 0 and res["iterations"] >= 10 and res["peak_rss_mb"] > 0
+    ways = {(r["variant"], r["engine"], r["precision"]) for r in results}
+    assert ways == {
+        ("edgezoo", "onnxruntime", "fp32"),
+        ("edgezoo", "openvino", "fp32"),
+        ("edgezoo", "openvino", "bf16"),
+        ("edgezoo", "onnxruntime", "int8"),
+        ("edgezoo", "openvino", "int8"),
+        ("eager", "torch", "fp32"),
+        ("eager-reparam", "torch", "fp32"),
+        ("ort-plain", "onnxruntime", "fp32"),
+        ("nncf-default", "openvino", "int8"),
+    }
+    assert {(r["threads"], r["streams"]) for r in results} == {(1, 1), (1, 2)}
+    by = {(r["label"], r["streams"]): r for r in results}
+    assert by[("edgezoo openvino fp32", 1)]["engine_precision"] == "f32"
+    assert by[("edgezoo openvino bf16", 1)]["engine_precision"] == "bf16"
+    assert by[("edgezoo openvino int8+f32", 1)]["engine_precision"] == "f32"
+    assert by[("edgezoo openvino int8", 1)]["engine_precision"] == doc["machine"]["openvino_default_precision"]
+    best = min((r for r in results if r["variant"] == "edgezoo" and r["streams"] == 1),
+               key=lambda r: r["latency_ms"]["median"])  # fmt: skip
+    assert best["ratio_to_best"] == pytest.approx(1.0) and best["best_label"] == best["label"]
+    assert all(r["ratio_to_best"] >= 1.0 for r in results if r["variant"] == "edgezoo" and r["streams"] == 1)
+    (one_thread,) = doc["summary"]
+    assert one_thread["int8_speedup_vs_eager_reparam"] == pytest.approx(
+        by[("eager-reparam torch fp32", 1)]["latency_ms"]["median"] / one_thread["int8_median_ms"]
+    )
+    assert "nncf.quantize defaults" in by[("nncf-default openvino int8", 1)]["note"]
+    assert any(s["what"] == "torch cuda" for s in doc["skipped"])  # no GPU here: reported, not crashed
+
+
+def test_missing_engine_is_reported(cli, t8, tmp_path, monkeypatch):
+    import edgezoo.bench.targets as targets
+
+    real = targets.engine_version
+    monkeypatch.setattr(targets, "engine_version", lambda e: None if e == "openvino" else real(e))
+    fp32, _ = t8
+    r = cli("bench", fp32.onnx_path, *FAST, "--streams", "1", "--precisions", "fp32", "--peers", "nncf-default",
+            "--json", "--artifacts-dir", tmp_path)  # fmt: skip
+    assert r.code == 0, r.err
+    doc = json.loads(r.out)
+    assert {r["label"] for r in doc["results"]} == {"edgezoo onnxruntime fp32"}
+    reasons = {s["what"]: s["reason"] for s in doc["skipped"]}
+    assert reasons["engine openvino"] == "openvino is not installed"
+    assert "not selected" in reasons["peer nncf-default"] or "not installed" in reasons["peer nncf-default"]
+
+
+def test_a_combination_that_fails_is_reported(t8, tmp_path):
+    fp32, _ = t8
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"not an onnx model")
+    bad = Target("fastvit_t8", "edgezoo", "onnxruntime", "fp32", "cpu", str(broken), str(fp32.card_path))
+    good = Target("fastvit_t8", "edgezoo", "onnxruntime", "fp32", "cpu", str(fp32.onnx_path), str(fp32.card_path))
+    good.batches = [1, 4]  # the export has a fixed batch of 1: batch 4 cannot run
+    events = [(t.path, combo, e) for t, combo, e in _measure_model([bad, good], [1], [1], duration=0.02, warmup=0)]
+    kinds = {(Path(path).name, combo[0]): e["event"] for path, combo, e in events}
+    assert kinds == {("broken.onnx", 1): "error", ("fastvit_t8.onnx", 1): "result", ("fastvit_t8.onnx", 4): "error"}
+    reasons = [e["reason"] for _, _, e in events if e["event"] == "error"]
+    assert "broken.onnx" in reasons[0] and "fixed batch of 1" in reasons[1]
+
+
+def test_int8_missing_for_a_model_name_is_reported(cli, t8, tmp_path):
+    fp32, _ = t8
+    folder = tmp_path / "art"
+    folder.mkdir()
+    for p in (fp32.onnx_path, fp32.card_path):
+        (folder / p.name).write_bytes(p.read_bytes())
+    r = cli("bench", "fastvit_t8", *FAST, "--streams", "1", "--engines", "onnxruntime", "--no-peers", "--json",
+            "--artifacts-dir", folder)  # fmt: skip
+    assert r.code == 0, r.err
+    doc = json.loads(r.out)
+    assert {r["label"] for r in doc["results"]} == {"edgezoo onnxruntime fp32"}  # found, not re-exported
+    (int8,) = [s for s in doc["skipped"] if s["what"] == "edgezoo int8"]
+    assert "fastvit_t8.int8.onnx" in int8["reason"] and "--calib" in int8["reason"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--threads", "0"], "positive integers"),
+        (["--threads", "one"], "comma-separated list of int"),
+        (["--engines", "tensorflow"], "unknown engine 'tensorflow'"),
+        (["--precisions", "fp8"], "unknown precision 'fp8'"),
+        (["--peers", "tvm"], "unknown peer 'tvm'"),
+        (["--devices", "tpu"], "unknown device"),
+        (["--duration", "0"], "--duration"),
+    ],
+)
+def test_bad_options_are_one_line_errors(cli, t8, tmp_path, args, message):
+    fp32, _ = t8
+    r = cli("bench", fp32.onnx_path, *args, "-o", tmp_path / "out")
+    assert r.code == 2
+    assert r.err.startswith("edgezoo: error:") and message in r.err and r.err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_not_an_artifact(cli, tmp_path):
+    bogus = tmp_path / "model.onnx"
+    bogus.write_bytes(b"x")
+    r = cli("bench", bogus)
+    assert r.code == 2 and "not an edgezoo artifact" in r.err
+
+
+def test_dummy_input_follows_the_card():
+    card = {"input": {"shape": ["batch", 3, 4, 4], "dtype": "uint8"}}
+    x = dummy_input(Artifact(Path("x.onnx"), card), batch=3)
+    assert x.shape == (3, 3, 4, 4) and x.dtype == np.uint8 and x.max() > x.min()
+    fixed = Artifact(Path("y.onnx"), {"input": {"shape": [1, 3, 4, 4], "dtype": "float32"}})
+    assert dummy_input(fixed).dtype == np.float32
+    with pytest.raises(ValueError, match="fixed batch"):
+        dummy_input(fixed, batch=2)
+
+
+def test_unknown_model_writes_nothing(cli, tmp_path):
+    r = cli("bench", "fastvt_t8", "-o", tmp_path / "out")
+    assert r.code == 2 and "unknown model 'fastvt_t8'; did you mean fastvit_t8" in r.err
+    assert not (tmp_path / "out").exists()
