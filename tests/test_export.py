@@ -203,3 +203,15 @@ def test_existing_artifact_survives_a_failed_export(cli, tmp_path):
     assert cli("export", "fastvit_t8", "--opset", "5", "-o", out).code == 2
     assert (out / "fastvit_t8.onnx").read_bytes() == before
     assert files_in(out) == ["fastvit_t8.json", "fastvit_t8.onnx"]
+
+
+def test_artifacts_get_ordinary_file_permissions(cli, tmp_path):
+    import os
+
+    mask = os.umask(0o022)
+    try:
+        assert cli("export", "fastvit_t8", "-o", tmp_path).code == 0
+    finally:
+        os.umask(mask)
+    for name in ("fastvit_t8.onnx", "fastvit_t8.json"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o644
