@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -252,7 +253,8 @@ def _nncf_quantize(
         kwargs["model_type"] = nncf.ModelType.TRANSFORMER
     if floats:
         kwargs["ignored_scope"] = nncf.IgnoredScope(names=floats)
-    with quiet_loggers("nncf"):
+    # NNCF draws its progress bars on stdout; stdout is for results (--json), so send them to stderr.
+    with quiet_loggers("nncf"), contextlib.redirect_stdout(sys.stderr):
         quantized = nncf.quantize(
             model,
             nncf.Dataset(calib, lambda x: {input_name: x}),
@@ -328,25 +330,42 @@ def _verify_ort(onnx_path: Path, originals: dict[str, onnx.NodeProto], overrides
 
 
 def _verify_openvino(onnx_path: Path, originals: dict[str, onnx.NodeProto], overrides: dict[str, str]) -> list:
+    """Find each node in OpenVINO's compiled graph (``originalLayersNames``) and read how it runs.
+
+    A layer runs in integer arithmetic when its runtime precision is i8/u8, except for ``Subgraph``
+    layers: OpenVINO fuses attention's Mul -> Softmax -> MatMul into one snippet whose *inputs* may
+    be int8 (its runtime precision then reads i8) while it computes in f32/bf16; such a layer
+    counts as float when its outputs are float.
+    """
     import openvino as ov
 
     compiled = ov.Core().compile_model(str(onnx_path), "CPU", {"INFERENCE_NUM_THREADS": 1})
-    layers: dict[str, list[str]] = {}
+    layers: dict[str, list[tuple[str, str, str]]] = {}
     for op in compiled.get_runtime_model().get_ops():
         info = op.get_rt_info()
-        names = str(info["originalLayersNames"]) if "originalLayersNames" in info else ""
-        precision = str(info["runtimePrecision"]) if "runtimePrecision" in info else "?"
-        for original in names.split(","):
-            layers.setdefault(original.strip(), []).append(precision)
+
+        def read(key: str, info: Any = info) -> str:
+            return info[key].astype(str) if key in info else ""
+
+        entry = (read("layerType"), read("runtimePrecision"), read("outputPrecisions"))
+        for original in read("originalLayersNames").split(","):
+            layers.setdefault(original.strip(), []).append(entry)
+
+    def integer(layer_type: str, runtime: str, outputs: str) -> bool:
+        if layer_type == "Subgraph":
+            return all(p.strip() in _INTEGER_PRECISIONS for p in outputs.split(",") if p.strip())
+        return runtime in _INTEGER_PRECISIONS
+
     checks = []
     for name, precision in sorted(overrides.items()):
         found = layers.get(name)
+        op_type = originals[name].op_type
         if not found:
-            checks.append(OverrideCheck(name, originals[name].op_type, precision, False, "not in the runtime graph"))
+            checks.append(OverrideCheck(name, op_type, precision, False, "not in the runtime graph"))
             continue
-        integer = [p for p in found if p in _INTEGER_PRECISIONS]
-        detail = f"runs in {', '.join(sorted(set(found)))}"
-        checks.append(OverrideCheck(name, originals[name].op_type, precision, not integer, detail))
+        held = not any(integer(*entry) for entry in found)
+        detail = "; ".join(f"{t} runs {r}, outputs {o}" for t, r, o in found)
+        checks.append(OverrideCheck(name, op_type, precision, held, detail))
     return checks
 
 
