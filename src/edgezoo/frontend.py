@@ -142,20 +142,20 @@ def _nodes(spec: InputSpec, out_name: str) -> tuple[list[onnx.NodeProto], list[T
             helper.make_node("Transpose", [p + "hwc_f"], [p + "chw"], perm=[0, 3, 1, 2], name=p + "to_nchw"),
         ]
         rgb = p + "chw"
-        if spec.type == "bgr":
-            inits.append(_const("bgr_to_rgb", np.array([2, 1, 0], np.int64)))
-            nodes.append(
-                helper.make_node("Gather", [rgb, p + "bgr_to_rgb"], [p + "rgb"], axis=1, name=p + "bgr_to_rgb")
-            )
-            rgb = p + "rgb"
+    # (pixel - mean) * scale as a 1x1 convolution: ONNX Runtime's transpose optimizer would push the
+    # NHWC->NCHW Transpose below a plain Mul/Add in an int8 graph and broadcast them over the last
+    # axis (0.85 ms instead of 0.06 ms on lite0, scratch study); a Conv stays put. BGR's channel swap
+    # is folded into the same weights.
+    scale = np.asarray(spec.scale, np.float64)
+    weights = np.diag(scale)
+    if spec.type == "bgr":
+        weights = weights[:, ::-1]
+    bias = -np.asarray(spec.mean, np.float64) * scale
     inits += [
-        _const("mean", np.asarray(spec.mean, np.float32).reshape(1, 3, 1, 1)),
-        _const("scale", np.asarray(spec.scale, np.float32).reshape(1, 3, 1, 1)),
+        _const("norm_weight", weights.astype(np.float32).reshape(3, 3, 1, 1)),
+        _const("norm_bias", bias.astype(np.float32)),
     ]
-    nodes += [
-        helper.make_node("Sub", [rgb, p + "mean"], [p + "centred"], name=p + "sub_mean"),
-        helper.make_node("Mul", [p + "centred", p + "scale"], [out_name], name=p + "mul_scale"),
-    ]
+    nodes.append(helper.make_node("Conv", [rgb, p + "norm_weight", p + "norm_bias"], [out_name], name=p + "normalise"))
     return nodes, inits
 
 

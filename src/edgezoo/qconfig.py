@@ -45,6 +45,7 @@ _SCHEMA: dict[str, dict[str, Any]] = {
         "activations": "uint8",
         "quantize_op_types": None,
         "model_type": "cnn",
+        "smooth_quant": True,
         "rewrite_grouped_conv": False,
     },
 }
@@ -225,7 +226,7 @@ def _validate(cfg: dict[str, Any], origin: dict[str, str], label: str) -> None:
     pct = cfg["calibration"]["percentile"]
     if not isinstance(pct, int | float) or isinstance(pct, bool) or not 50.0 < pct <= 100.0:
         raise _fail(origin, "calibration.percentile", label, f"must be a number in (50, 100], got {pct!r}")
-    for key in ("calibration.per_channel", "engine.rewrite_grouped_conv"):
+    for key in ("calibration.per_channel", "engine.rewrite_grouped_conv", "engine.smooth_quant"):
         section, name = key.split(".")
         if not isinstance(cfg[section][name], bool):
             raise _fail(origin, key, label, f"must be true or false, got {cfg[section][name]!r}")
