@@ -198,6 +198,39 @@ def test_float_softmax_survives_onnxruntime_optimization(l1, tmp_path):
     assert "QLinearSoftmax" in broken[0].detail
 
 
+def test_float_conv_keeps_float_weights_in_onnxruntime(lite0, tmp_path):
+    """ORT's optimizer quantizes the weights of a float Conv that reads a DequantizeLinear (and may
+    then fuse it into an integer kernel); the override must prevent that (putting back the Clip the
+    quantizer folded), and the check must notice when it is not prevented."""
+    model = onnx.load(lite0.onnx_path)
+    depthwise = next(n.name for n in model.graph.node if n.op_type == "Conv" and n.name.endswith("conv_dw/Conv"))
+    cfg = load_config(_write(tmp_path / "dw.yaml", f"precision: {{nodes: {{{depthwise}: float}}}}\n"))
+    overrides = resolve_overrides(model, cfg)
+    calib = _tiny_calibration(lite0)
+    path = tmp_path / "dw.onnx"
+    onnx.save(quantize_graph(model, calib, cfg, overrides), path)
+    checks = verify_overrides(path, "onnxruntime", model, overrides)
+    assert len(checks) == 1 and checks[0].held, checks
+
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.items = iter(calib)
+
+        def get_next(self):
+            x = next(self.items, None)
+            return None if x is None else {"input": x}
+
+    naive = tmp_path / "naive_dw.onnx"
+    quantize_static(
+        lite0.onnx_path, naive, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_exclude=[depthwise],
+    )  # fmt: skip
+    broken = verify_overrides(naive, "onnxruntime", model, overrides)
+    assert not broken[0].held, broken  # ORT made it an integer convolution after all
+
+
 def test_int16_override_in_onnxruntime(l1, tmp_path):
     model = onnx.load(l1.onnx_path)
     cfg = load_config(_write(tmp_path / "i16.yaml", "precision: {op_types: {Softmax: int16}}\n"))
