@@ -131,6 +131,7 @@ def quantize(
     """Quantize a float export to INT8 with its config; print the fidelity report and write the artifact."""
     import tempfile
 
+    from edgezoo.artifact import is_artifact_path
     from edgezoo.int8 import config_for, float_source, model_card_of, quantize_artifact
 
     with tempfile.TemporaryDirectory(prefix="edgezoo-export-") as tmp:
@@ -147,6 +148,7 @@ def quantize(
             force=force,
             auto=auto,
             target_agreement=target_agreement,
+            source_is_temporary=not is_artifact_path(model),
         )
     _print_quantized(result)
 

@@ -257,6 +257,7 @@ def quantize_artifact(
     force: bool = False,
     auto: bool = False,
     target_agreement: float = 0.99,
+    source_is_temporary: bool = False,
 ) -> Outcome:
     """Quantize ``source`` and write ``out_dir/MODEL.int8.onnx`` + ``.json``; see the module doc."""
     card = model_card_of(source)
@@ -293,6 +294,9 @@ def quantize_artifact(
             candidate.end_to_end, layers, "float export (onnxruntime) on the same decoded pixels", job.engine
         )
         card_dict = _card(job, candidate, final_config, calibration, held_out, fidelity, history)
+        if source_is_temporary:  # exported by this command from a model name, and not kept
+            card_dict["source_artifact"]["file"] = None
+            card_dict["source_artifact"]["note"] = "exported by this command (run edgezoo export to keep it)"
         artifact = write_artifact(candidate.model, card_dict, out_dir, f"{card.name}.int8")
     return Outcome(artifact, fidelity, layers, candidate.checks, calibration, held_out, history)
 

@@ -409,7 +409,7 @@ def _verify_ort(onnx_path: Path, originals: dict[str, onnx.NodeProto], overrides
             continue
         makers = [producer[o] for o in node.output if o in producer]
         if makers and not any(integer(m.op_type) for m in makers):
-            detail = f"fused into {makers[0].op_type} (float)"
+            detail = f"computed by {makers[0].op_type} (float)"
             checks.append(OverrideCheck(name, node.op_type, precision, True, detail))
             continue
         what = same.op_type if same is not None else (makers[0].op_type if makers else "an integer kernel")
