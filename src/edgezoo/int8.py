@@ -196,27 +196,23 @@ class _Quantizer:
 def _auto(
     job: _Quantizer, config: QuantConfig, first: _Candidate, target: float
 ) -> tuple[_Candidate, QuantConfig, list[dict[str, Any]]]:
-    """Raise the layers that lose most to quantization to float until top-1 agreement reaches ``target``."""
+    """Raise the layers that lose most to quantization to float until top-1 agreement reaches ``target``.
+
+    Each step sets the nodes reading the two activations with the lowest ``local_sqnr_db`` to float,
+    re-quantizes and re-measures. Returns the first step that meets the target; if none does, the
+    step with the best agreement (then the best cosine, then the lowest latency), with a warning.
+    """
     x = job.frames[0]
-    base_ms = latency_ms(first.artifact, job.engine, x)
-    history = [
-        {
-            "step": 0,
-            "raised": [],
-            "top1_agreement": first.end_to_end["top1_agreement"],
-            "logit_cosine_mean": first.end_to_end["logit_cosine_mean"],
-            "latency_ms": round(base_ms, 3),
-            "latency_delta_ms": 0.0,
-        }
-    ]
-    best, best_config = first, config
+    tried: list[tuple[_Candidate, QuantConfig, float]] = [(first, config, latency_ms(first.artifact, job.engine, x))]
+    base_ms = tried[0][2]
+    history = [_step(0, [], first, base_ms, base_ms)]
+    current, current_config = first, config
     for step in range(1, AUTO_MAX_STEPS + 1):
-        if (best.end_to_end["top1_agreement"] or 0.0) >= target:
+        if (current.end_to_end["top1_agreement"] or 0.0) >= target:
             break
-        raised = set(best_config.overrides()["nodes"])
-        ranked = sorted(job.layers(best), key=lambda e: e.local_sqnr_db)
+        raised = set(current_config.overrides()["nodes"])
         chosen: dict[str, str] = {}
-        for err in ranked:
+        for err in sorted(job.layers(current), key=lambda e: e.local_sqnr_db):
             for node in err.consumers:
                 if node and node not in raised and node not in chosen and not node.startswith(frontend.PREFIX):
                     chosen[node] = "float"
@@ -224,20 +220,35 @@ def _auto(
                 break
         if not chosen:
             break
-        best_config = best_config.with_node_overrides(chosen)
-        best = job.build(best_config, f"auto{step}")
-        ms = latency_ms(best.artifact, job.engine, x)
-        history.append(
-            {
-                "step": step,
-                "raised": sorted(chosen),
-                "top1_agreement": best.end_to_end["top1_agreement"],
-                "logit_cosine_mean": best.end_to_end["logit_cosine_mean"],
-                "latency_ms": round(ms, 3),
-                "latency_delta_ms": round(ms - base_ms, 3),
-            }
-        )
-    return best, best_config, history
+        current_config = current_config.with_node_overrides(chosen)
+        current = job.build(current_config, f"auto{step}")
+        ms = latency_ms(current.artifact, job.engine, x)
+        tried.append((current, current_config, ms))
+        history.append(_step(step, sorted(chosen), current, ms, base_ms))
+    if (current.end_to_end["top1_agreement"] or 0.0) >= target:
+        return current, current_config, history
+
+    def rank(item: tuple[_Candidate, QuantConfig, float]) -> tuple[float, float, float]:
+        e2e = item[0].end_to_end
+        return (-(e2e["top1_agreement"] or 0.0), -(e2e["logit_cosine_mean"] or 0.0), item[2])
+
+    best = min(tried, key=rank)
+    kept = tried.index(best)
+    log.warning("--auto: target %.3f not reached in %d steps; keeping step %d", target, len(tried) - 1, kept)
+    for entry in history:
+        entry["kept"] = entry["step"] == kept
+    return best[0], best[1], history
+
+
+def _step(step: int, raised: list[str], candidate: _Candidate, ms: float, base_ms: float) -> dict[str, Any]:
+    return {
+        "step": step,
+        "raised": raised,
+        "top1_agreement": candidate.end_to_end["top1_agreement"],
+        "logit_cosine_mean": candidate.end_to_end["logit_cosine_mean"],
+        "latency_ms": round(ms, 3),
+        "latency_delta_ms": round(ms - base_ms, 3),
+    }
 
 
 # --------------------------------------------------------------------------------------------
