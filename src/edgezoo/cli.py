@@ -192,7 +192,7 @@ def _print_quantized(result) -> None:  # type: ignore[no-untyped-def]
             steps.add_column(col, justify="left" if col == "raised" else "right")
         for s in result.auto_steps:
             steps.add_row(
-                str(s["step"]),
+                str(s["step"]) + (" kept" if s.get("kept") else ""),
                 ", ".join(s["raised"]) or "-",
                 f"{s['top1_agreement']:.3f}",
                 f"{s['logit_cosine_mean']:.4f}",
