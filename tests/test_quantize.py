@@ -379,7 +379,7 @@ def test_bad_input_is_refused_cleanly(cli, lite0, image_sets, tmp_path):
     _assert_refused(cli("quantize", stray, "--calib", calib, "-o", out), out, "not an edgezoo artifact")
 
 
-def test_unreadable_images_are_skipped_and_counted(tmp_path, image_sets):
+def test_unreadable_images_are_skipped_and_counted(tmp_path, image_sets, caplog):
     from edgezoo.calibration import calibration_set
 
     calib, _ = image_sets
@@ -392,6 +392,7 @@ def test_unreadable_images_are_skipped_and_counted(tmp_path, image_sets):
     assert len(images.crops) == 3 and len(images.skipped) == 1 and "broken.jpg" in images.skipped[0]
     summary = images.summary("minmax")
     assert summary["count"] == 3 and summary["skipped"] == 1
+    assert "fewer than the 10 asked" in caplog.text and "1 unreadable file(s) skipped" in caplog.text
 
 
 def test_existing_output_needs_force(cli, lite0, image_sets, tmp_path):
