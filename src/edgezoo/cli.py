@@ -448,6 +448,102 @@ def bench_cmd(
         print(markdown(doc, details=False))
 
 
+def quantize(
+    model: Annotated[str, typer.Argument(help="Zoo model name (exported first) or a float export MODEL.onnx.")],
+    calib: Annotated[Path, typer.Option("--calib", help="Folder of calibration images (recursive).")],
+    weights: WeightsOpt = None,
+    pretrained: PretrainedOpt = False,
+    config: Annotated[
+        str | None, typer.Option("--config", help="Config YAML path or packaged name (default: the card's).")
+    ] = None,
+    num_calib: Annotated[int | None, typer.Option("--num-calib", help="Calibration images (default: config).")] = None,
+    holdout: Annotated[
+        Path | None, typer.Option("--holdout", help="Held-out images for the fidelity report (default: see docs).")
+    ] = None,
+    num_holdout: Annotated[int, typer.Option("--num-holdout", help="Held-out images to use at most.")] = 50,
+    auto: Annotated[
+        bool, typer.Option("--auto", help="Raise the worst layers to float until the target is met.")
+    ] = False,
+    target_agreement: Annotated[
+        float, typer.Option("--target-agreement", help="Top-1 agreement --auto aims for.")
+    ] = 0.99,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing MODEL.int8.onnx/.json.")] = False,
+    out_dir: OutDirOpt = Path("artifacts"),
+) -> None:
+    """Quantize a float export to INT8 with its config; print the fidelity report and write the artifact."""
+    import tempfile
+
+    from edgezoo.artifact import is_artifact_path
+    from edgezoo.int8 import config_for, float_source, model_card_of, quantize_artifact
+
+    with tempfile.TemporaryDirectory(prefix="edgezoo-export-") as tmp:
+        source = float_source(model, weights, pretrained, Path(tmp))
+        cfg = config_for(config, model_card_of(source))
+        result = quantize_artifact(
+            source,
+            calib,
+            config=cfg,
+            num_calib=num_calib,
+            holdout_dir=holdout,
+            num_holdout=num_holdout,
+            out_dir=out_dir,
+            force=force,
+            auto=auto,
+            target_agreement=target_agreement,
+            source_is_temporary=not is_artifact_path(model),
+        )
+    _print_quantized(result)
+
+
+def _print_quantized(result) -> None:  # type: ignore[no-untyped-def]
+    card = result.artifact.card
+    q = card["quantization"]
+    f = result.fidelity
+    out.print(f"[bold]{result.artifact.onnx_path}[/] and {result.artifact.card_path.name}")
+    out.print(f"  config {q['config_file']}, quantizer {q['quantizer']}, engine {card['engine']}")
+    out.print(
+        f"  input {card['input']['name']} {card['input']['shape']} {card['input']['dtype']} {card['input']['format']}"
+    )
+    cal = q["calibration"]
+    out.print(f"  calibration: {cal['count']} images ({cal['method']}), {cal['skipped']} unreadable skipped")
+    for c in result.checks:
+        out.print(f"  override {c.node} ({c.op_type}) -> {c.precision}: {'held' if c.held else 'BROKEN'}, {c.detail}")
+    if f["images"]:
+        out.print(
+            f"  fidelity on {f['images']} held-out images vs float: top-1 agreement {f['top1_agreement']:.3f},"
+            f" top-5 overlap {f['top5_overlap']:.3f}, logit cosine mean {f['logit_cosine_mean']:.4f}"
+            f" (min {f['logit_cosine_min']:.4f})"
+        )
+    table = Table(title="per-layer error, worst first (quantized activations vs float)")
+    for col in ("tensor", "read by", "bits", "SQNR dB", "cosine", "own SQNR dB"):
+        table.add_column(col, no_wrap=col != "tensor", justify="left" if col in ("tensor", "read by") else "right")
+    for e in result.layers[:12]:
+        table.add_row(
+            e.tensor,
+            ",".join(sorted(set(e.consumer_types))),
+            str(e.bits),
+            f"{e.sqnr_db:.1f}",
+            f"{e.cosine:.4f}",
+            f"{e.local_sqnr_db:.1f}",
+        )
+    if result.layers:
+        out.print(table)
+    if result.auto_steps:
+        steps = Table(title="--auto: layers raised to float, and what each step cost")
+        for col in ("step", "raised", "top-1 agreement", "logit cosine", "latency ms", "delta ms"):
+            steps.add_column(col, justify="left" if col == "raised" else "right")
+        for s in result.auto_steps:
+            steps.add_row(
+                str(s["step"]) + (" kept" if s.get("kept") else ""),
+                ", ".join(s["raised"]) or "-",
+                f"{s['top1_agreement']:.3f}",
+                f"{s['logit_cosine_mean']:.4f}",
+                f"{s['latency_ms']:.2f}",
+                f"{s['latency_delta_ms']:+.2f}",
+            )
+        out.print(steps)
+
+
 def main() -> None:
     """Entry point: user errors become one line on stderr and exit code 2."""
     try:

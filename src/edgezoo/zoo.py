@@ -86,6 +86,11 @@ def _card_from_mapping(data: dict[str, Any], origin: str) -> ModelCard:
         raise EdgezooError(f"{origin}: invalid model card ({exc})") from exc
 
 
+def card_from_dict(data: dict[str, Any], origin: str) -> ModelCard:
+    """A card from its ``to_dict()`` form, e.g. the copy an artifact card embeds."""
+    return _card_from_mapping(data, origin)
+
+
 @cache
 def zoo_cards() -> dict[str, ModelCard]:
     """The cards shipped with the package, by name, in the order ``cards/zoo.yaml`` gives."""

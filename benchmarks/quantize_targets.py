@@ -1,0 +1,309 @@
+"""Check the quantization targets of issue #3 in one run, with the shipped configs.
+
+1. tf_efficientnet_lite0, real weights, calibrated on real photos: int8 top-1 agreement with float
+   >= 99 % and mean logit cosine >= 0.995 on held-out photos and crops (never calibrated on).
+2. Each of the six transformers (random weights: latency does not depend on them): its shipped
+   config gives an int8 model faster than its fp32 ONNX model at 1 thread in the engine its card
+   names. The fp32 model is timed in that engine at its default settings (OpenVINO: bf16 inference
+   on CPUs with AVX512-BF16, the fastest way it runs the float model) and, for reference, in
+   OpenVINO forced to f32 and in ONNX Runtime.
+3. NV12-input artifacts give the same top-1 as the RGB-input path on real photos.
+
+Images: the seven photos bundled with matplotlib/scikit-image. Calibration uses crops, scales and
+mirror images of four of them; the held-out set is the other three photos whole plus crops of them,
+so held-out images are never calibrated on and come from different scenes.
+
+Timing: every candidate of a model is timed in the same process, interleaved round-robin, medians
+of single-image runs after warm-up. The machine may be shared: read ratios, not absolute ms.
+
+Usage: python benchmarks/quantize_targets.py [--quick]   (writes benchmarks/results/quantize_targets.json
+and docs/quantize_targets.md)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+import edgezoo  # noqa: E402,F401  (torchvision shim before timm)
+from edgezoo.artifact import now_iso, versions  # noqa: E402
+from edgezoo.export import export  # noqa: E402
+from edgezoo.frontend import FrontEnd, InputSpec  # noqa: E402
+from edgezoo.int8 import model_card_of, quantize_artifact  # noqa: E402
+from edgezoo.preprocess import find_images, load_image, normalize, resize_crop  # noqa: E402
+from edgezoo.qconfig import QuantConfig, load_config  # noqa: E402
+from edgezoo.runtime import SessionOptions, open_session  # noqa: E402
+from edgezoo.samples import sample_photos, write_photo_variants  # noqa: E402
+from edgezoo.zoo import get_card  # noqa: E402
+
+TRANSFORMERS = ["fastvit_t8", "fastvit_t12", "fastvit_s12", "fastvit_sa12", "efficientformer_l1", "efficientformer_l3"]
+CALIB_PHOTOS = ("chelsea", "astronaut", "rocket", "hubble_deep_field")
+HELD_OUT_PHOTOS = ("grace_hopper", "coffee", "motorcycle_left")
+RESULTS = ROOT / "benchmarks" / "results" / "quantize_targets.json"
+DOC = ROOT / "docs" / "quantize_targets.md"
+
+
+def machine() -> dict[str, object]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        import cpuinfo
+
+        cpu = cpuinfo.get_cpu_info().get("brand_raw", cpu)
+    except Exception:  # py-cpuinfo is optional here: the platform string will do
+        pass
+    return {"cpu": cpu, "logical_cpus": os.cpu_count(), "python": platform.python_version()}
+
+
+def make_images(root: Path, calib_per_photo: int, held_per_photo: int) -> tuple[Path, Path]:
+    photos = {p.stem: p for p in sample_photos()}
+    missing = [n for n in CALIB_PHOTOS + HELD_OUT_PHOTOS if n not in photos]
+    if missing:
+        raise SystemExit(f"sample photos missing ({', '.join(missing)}): pip install scikit-image")
+    write_photo_variants([photos[n] for n in CALIB_PHOTOS], root / "calib", calib_per_photo, seed=1)
+    write_photo_variants([photos[n] for n in HELD_OUT_PHOTOS], root / "held_out", held_per_photo, seed=2)
+    return root / "calib", root / "held_out"
+
+
+def interleaved_ms(runs: dict[str, tuple[object, np.ndarray]], rounds: int, per_round: int) -> dict[str, float]:
+    """Median ms per candidate; candidates alternate in each round so load hits them alike."""
+    for session, x in runs.values():
+        for _ in range(3):
+            session.run(x)
+    times: dict[str, list[float]] = {k: [] for k in runs}
+    keys = list(runs)
+    for r in range(rounds):
+        for key in keys if r % 2 == 0 else keys[::-1]:
+            session, x = runs[key]
+            for _ in range(per_round):
+                start = time.perf_counter()
+                session.run(x)
+                times[key].append((time.perf_counter() - start) * 1e3)
+    return {k: round(statistics.median(v), 3) for k, v in times.items()}
+
+
+def lite0_targets(work: Path, calib: Path, held_out: Path) -> dict[str, object]:
+    card = get_card("tf_efficientnet_lite0")
+    source, _ = export(card, pretrained=True, out_dir=work / "lite0")
+    shipped = load_config(card.quantize_config)
+    nv12 = quantize_artifact(source, calib, config=shipped, holdout_dir=held_out, out_dir=work / "lite0_nv12")
+    data = json.loads(json.dumps(shipped.data))
+    data["input"]["type"] = "rgb"
+    rgb_config = QuantConfig(data, f"{shipped.source} with input.type rgb", shipped.chain)
+    rgb = quantize_artifact(source, calib, config=rgb_config, holdout_dir=held_out, out_dir=work / "lite0_rgb")
+
+    files = find_images(held_out)
+    crops = [resize_crop(load_image(p), card.img_size, card.crop_pct, card.interpolation) for p in files]
+    whole = sample_photos()  # the seven photos whole (four of them were also calibrated on, as variants)
+    whole_crops = [resize_crop(load_image(p), card.img_size, card.crop_pct, card.interpolation) for p in whole]
+    float_session = open_session(source, "onnxruntime")
+    float_logits = [float_session.run(normalize(c, card.mean, card.std))[0] for c in crops + whole_crops]
+    float_top1 = [int(z.argmax()) for z in float_logits]
+    top1 = {}
+    for name, result in (("nv12", nv12), ("rgb", rgb)):
+        spec = InputSpec.from_config(result.artifact.card["quantization"]["config"]["input"], card)
+        front = FrontEnd(spec, card)
+        session = open_session(result.artifact)
+        top1[name] = [int(session.run(front.frames(c)).argmax()) for c in crops + whole_crops]
+    n = len(crops)
+
+    def margin(z: np.ndarray) -> float:
+        top = np.sort(z)[-2:]
+        return round(float(top[1] - top[0]), 3)
+
+    per_image = [
+        {
+            "image": path.name,
+            "float_top1": float_top1[i],
+            "float_margin": margin(float_logits[i]),
+            "int8_nv12_top1": top1["nv12"][i],
+            "int8_rgb_top1": top1["rgb"][i],
+        }
+        for i, path in enumerate([*files, *whole])
+    ]
+    disagreements = [r for r in per_image[:n] if len({r["float_top1"], r["int8_nv12_top1"], r["int8_rgb_top1"]}) > 1]
+    fid = nv12.fidelity
+    x_float = normalize(crops[0], card.mean, card.std)
+    spec = InputSpec.from_config(shipped.input, card)
+    timing = interleaved_ms(
+        {
+            "fp32": (open_session(source, nv12.artifact.card["engine"], SessionOptions(threads=1)), x_float),
+            "int8": (
+                open_session(nv12.artifact, "auto", SessionOptions(threads=1)),
+                FrontEnd(spec, card).frames(crops[0]),
+            ),
+        },
+        rounds=8,
+        per_round=10,
+    )
+    return {
+        "config": shipped.source,
+        "engine": nv12.artifact.card["engine"],
+        "calibration": nv12.artifact.card["quantization"]["calibration"],
+        "held_out_images": fid["images"],
+        "top1_agreement": fid["top1_agreement"],
+        "logit_cosine_mean": fid["logit_cosine_mean"],
+        "logit_cosine_min": fid["logit_cosine_min"],
+        "top5_overlap": fid["top5_overlap"],
+        "worst_layers": fid["layers_worst_first"][:5],
+        "target_met": fid["top1_agreement"] >= 0.99 and fid["logit_cosine_mean"] >= 0.995,
+        "nv12_vs_rgb_top1_same": float(np.mean([r["int8_nv12_top1"] == r["int8_rgb_top1"] for r in per_image[:n]])),
+        "nv12_vs_float_rgb_top1_same": float(np.mean([r["int8_nv12_top1"] == r["float_top1"] for r in per_image[:n]])),
+        "held_out_disagreements": disagreements,
+        "whole_photos": per_image[n:],
+        "latency_ms_1thread": timing,
+    }
+
+
+def transformer_targets(name: str, work: Path, calib: Path, held_out: Path, num_calib: int) -> dict[str, object]:
+    card = get_card(name)
+    source, _ = export(card, out_dir=work / name)
+    config = load_config(card.quantize_config)
+    result = quantize_artifact(
+        source, calib, config=config, num_calib=num_calib, holdout_dir=held_out, num_holdout=4, out_dir=work / name
+    )
+    engine = result.artifact.card["engine"]
+    crop = resize_crop(load_image(find_images(held_out)[0]), card.img_size, card.crop_pct, card.interpolation)
+    x_float = normalize(crop, card.mean, card.std)
+    frame = FrontEnd(InputSpec.from_config(config.input, model_card_of(source)), card).frames(crop)
+    one = SessionOptions(threads=1)
+    runs = {
+        "int8": (open_session(result.artifact, engine, one), frame),
+        "fp32_same_engine": (open_session(source, engine, one), x_float),
+        "fp32_onnxruntime": (open_session(source, "onnxruntime", one), x_float),
+    }
+    if engine == "openvino":
+        runs["fp32_openvino_f32"] = (
+            open_session(source, "openvino", SessionOptions(threads=1, precision="f32")),
+            x_float,
+        )
+    heavy = card.gmacs and card.gmacs > 3
+    ms = interleaved_ms(runs, rounds=6 if heavy else 8, per_round=5 if heavy else 10)
+    return {
+        "config": config.source,
+        "engine": engine,
+        "quantizer": config.engine["quantizer"],
+        "grouped_conv_rewrites": len(result.artifact.card["quantization"]["rewrites"]["grouped_conv_to_depthwise"]),
+        "overrides_held": all(c.held for c in result.checks),
+        "overrides": len(result.checks),
+        "latency_ms_1thread": ms,
+        "int8_vs_fp32_same_engine": round(ms["int8"] / ms["fp32_same_engine"], 3),
+        "target_met": ms["int8"] < ms["fp32_same_engine"],
+    }
+
+
+def write_doc(report: dict[str, object]) -> None:
+    lite = report["lite0"]
+    lines = [
+        "# Quantization targets (issue #3), measured",
+        "",
+        f"Machine: {report['machine']['cpu']}, {report['machine']['logical_cpus']} logical CPUs"
+        f" (load average at start {report['load_average_start']}, at end {report['load_average_end']}:"
+        " the CPU is shared with other developers, so absolute ms are noisy; ratios come from interleaved"
+        " runs in one process).",
+        f"Date: {report['date']}. Command: `{report['command']}` ({report['seconds']:.0f} s).",
+        f"Versions: {', '.join(f'{k} {v}' for k, v in report['versions'].items())}.",
+        "",
+        "## tf_efficientnet_lite0, real weights, shipped config",
+        "",
+        f"Calibration: {lite['calibration']['count']} crops/scales/mirrors of {len(CALIB_PHOTOS)} photos"
+        f" ({', '.join(CALIB_PHOTOS)}); held out: {lite['held_out_images']} images of {len(HELD_OUT_PHOTOS)}"
+        f" other photos ({', '.join(HELD_OUT_PHOTOS)}), whole and cropped.",
+        "",
+        "| metric | value | target | met |",
+        "|---|---|---|---|",
+        f"| top-1 agreement with float | {lite['top1_agreement']:.3f} | >= 0.99 | {lite['top1_agreement'] >= 0.99} |",
+        f"| mean logit cosine | {lite['logit_cosine_mean']:.4f} (min {lite['logit_cosine_min']:.4f}) | >= 0.995 |"
+        f" {lite['logit_cosine_mean'] >= 0.995} |",
+        f"| top-5 overlap | {lite['top5_overlap']:.3f} | | |",
+        f"| NV12 artifact top-1 = RGB artifact top-1 | {lite['nv12_vs_rgb_top1_same']:.3f} | 1.0 |"
+        f" {lite['nv12_vs_rgb_top1_same'] == 1.0} |",
+        f"| NV12 int8 top-1 = float (RGB) top-1 | {lite['nv12_vs_float_rgb_top1_same']:.3f} | | |",
+        f"| latency 1 thread, {lite['engine']}: fp32 / int8 (NV12 in) | {lite['latency_ms_1thread']['fp32']:.2f} /"
+        f" {lite['latency_ms_1thread']['int8']:.2f} ms | | |",
+        "",
+        "Held-out images where float, NV12 int8 and RGB int8 do not all agree (margin = float top-1 minus"
+        " top-2 logit: small margins are near-ties):",
+        "",
+        "| image | float top-1 (margin) | NV12 int8 | RGB int8 |",
+        "|---|---|---|---|",
+        *(
+            f"| {r['image']} | {r['float_top1']} ({r['float_margin']}) | {r['int8_nv12_top1']} | {r['int8_rgb_top1']} |"
+            for r in lite["held_out_disagreements"]
+        ),
+        "",
+        "The seven photos whole (ImageNet class index of the top-1):",
+        "",
+        "| photo | float (margin) | NV12 int8 | RGB int8 |",
+        "|---|---|---|---|",
+        *(
+            f"| {r['image']} | {r['float_top1']} ({r['float_margin']}) | {r['int8_nv12_top1']} | {r['int8_rgb_top1']} |"
+            for r in lite["whole_photos"]
+        ),
+        "",
+        "## Six transformers, shipped configs: int8 vs fp32 at 1 thread",
+        "",
+        "fp32 same engine = the float export in the engine the int8 card names, at that engine's defaults"
+        " (OpenVINO runs it in bf16 on this CPU: the strictest float baseline). Random weights.",
+        "",
+        "| model | engine (quantizer) | int8 ms | fp32 same engine ms | ratio | fp32 OV f32 ms | fp32 ORT ms |"
+        " overrides held | faster |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, r in report["transformers"].items():
+        ms = r["latency_ms_1thread"]
+        lines.append(
+            f"| {name} | {r['engine']} ({r['quantizer']}) | {ms['int8']:.2f} | {ms['fp32_same_engine']:.2f} |"
+            f" {r['int8_vs_fp32_same_engine']:.2f} | {ms.get('fp32_openvino_f32', float('nan')):.2f} |"
+            f" {ms['fp32_onnxruntime']:.2f} | {r['overrides_held']} ({r['overrides']}) | {r['target_met']} |"
+        )
+    lines += ["", "Raw numbers: `benchmarks/results/quantize_targets.json`.", ""]
+    DOC.parent.mkdir(parents=True, exist_ok=True)
+    DOC.write_text("\n".join(lines), encoding="utf-8")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer images (a smoke run, not for the record)")
+    args = parser.parse_args()
+    started = time.time()
+    load_start = round(os.getloadavg()[0], 2)
+    with tempfile.TemporaryDirectory(prefix="edgezoo-qtargets-") as tmp:
+        work = Path(tmp)
+        calib, held_out = make_images(work / "images", 6 if args.quick else 25, 4 if args.quick else 12)
+        lite0 = lite0_targets(work, calib, held_out)
+        print(json.dumps({k: v for k, v in lite0.items() if k != "worst_layers"}, indent=1), flush=True)
+        transformers = {}
+        for name in TRANSFORMERS:
+            transformers[name] = transformer_targets(name, work, calib, held_out, 16 if args.quick else 64)
+            print(name, json.dumps(transformers[name]), flush=True)
+    report = {
+        "date": now_iso(),
+        "command": "python benchmarks/quantize_targets.py" + (" --quick" if args.quick else ""),
+        "seconds": round(time.time() - started, 1),
+        "machine": machine(),
+        "load_average_start": load_start,
+        "load_average_end": round(os.getloadavg()[0], 2),
+        "versions": versions(),
+        "lite0": lite0,
+        "transformers": transformers,
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    write_doc(report)
+    print(f"wrote {RESULTS.relative_to(ROOT)} and {DOC.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

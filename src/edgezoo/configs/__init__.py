@@ -1,0 +1,1 @@
+"""Quantization configs shipped with edgezoo (YAML, read with importlib.resources)."""

@@ -1,0 +1,201 @@
+"""How far an int8 model strays from its float model, on held-out images.
+
+End to end: logit cosine, top-1 agreement and top-5 overlap, with both models run on the same
+decoded pixels (so the numbers measure quantization, not NV12 chroma loss), the int8 model in the
+engine its card names. Per layer: for every quantized activation (the input of a QuantizeLinear),
+the int8 model's dequantized tensor against the float model's tensor of the same name (SQNR in dB
+and cosine, accumulated over all images: the error built up to that point), and the quantizer's own
+loss there (``local_sqnr_db``: the Q->DQ output against its input inside the int8 model), which is
+what ``--auto`` acts on. Per-layer
+tensors come from ONNX Runtime without graph optimizations, whatever the deployment engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper
+
+TOP_K = 5
+LAYERS_IN_CARD = 40
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    a64, b64 = a.ravel().astype(np.float64), b.ravel().astype(np.float64)
+    return float(a64 @ b64 / max(np.linalg.norm(a64) * np.linalg.norm(b64), 1e-30))
+
+
+def compare_logits(reference: Sequence[np.ndarray], quantized: Sequence[np.ndarray]) -> dict[str, Any]:
+    """End-to-end agreement of two models' logits over the same inputs (batch 1 each)."""
+    cos = [_cosine(r, q) for r, q in zip(reference, quantized, strict=True)]
+    top1 = [int(np.argmax(r)) == int(np.argmax(q)) for r, q in zip(reference, quantized, strict=True)]
+    overlap = [
+        len(set(np.argsort(r.ravel())[-TOP_K:]) & set(np.argsort(q.ravel())[-TOP_K:])) / TOP_K
+        for r, q in zip(reference, quantized, strict=True)
+    ]
+    n = len(cos)
+    return {
+        "images": n,
+        "logit_cosine_mean": float(np.mean(cos)) if n else None,
+        "logit_cosine_min": float(np.min(cos)) if n else None,
+        "top1_agreement": float(np.mean(top1)) if n else None,
+        "top1_disagreements": int(n - sum(top1)),
+        "top5_overlap": float(np.mean(overlap)) if n else None,
+    }
+
+
+@dataclass
+class _Acc:
+    """Running sums for SQNR and cosine over several images."""
+
+    signal: float = 0.0
+    noise: float = 0.0
+    dot: float = 0.0
+    ref_sq: float = 0.0
+    got_sq: float = 0.0
+
+    def add(self, ref: np.ndarray, got: np.ndarray) -> None:
+        r, g = ref.ravel().astype(np.float64), got.ravel().astype(np.float64)
+        self.signal += float(r @ r)
+        self.noise += float((r - g) @ (r - g))
+        self.dot += float(r @ g)
+        self.ref_sq += float(r @ r)
+        self.got_sq += float(g @ g)
+
+    @property
+    def sqnr_db(self) -> float:
+        if self.noise == 0.0:
+            return float("inf")
+        return 10.0 * float(np.log10(max(self.signal, 1e-30) / self.noise))
+
+    @property
+    def cosine(self) -> float:
+        return self.dot / max(np.sqrt(self.ref_sq * self.got_sq), 1e-30)
+
+
+@dataclass
+class LayerError:
+    tensor: str
+    consumers: list[str]
+    consumer_types: list[str]
+    sqnr_db: float
+    cosine: float
+    local_sqnr_db: float
+    bits: int = 8
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        for key in ("sqnr_db", "local_sqnr_db"):
+            d[key] = None if not np.isfinite(d[key]) else round(d[key], 2)
+        d["cosine"] = round(d["cosine"], 6)
+        return d
+
+
+@dataclass
+class _Probe:
+    """A quantized activation: its float name, the Q->DQ output, and who reads the DQ output."""
+
+    tensor: str
+    dequantized: str
+    consumers: list[str] = field(default_factory=list)
+    consumer_types: list[str] = field(default_factory=list)
+    bits: int = 8
+
+
+_BITS = {TensorProto.UINT8: 8, TensorProto.INT8: 8, TensorProto.UINT16: 16, TensorProto.INT16: 16}
+
+
+def quantized_activations(model: onnx.ModelProto) -> list[_Probe]:
+    """Every activation that goes through a QuantizeLinear -> DequantizeLinear pair, in graph order."""
+    graph = model.graph
+    initializers = {i.name for i in graph.initializer}
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    zero_points = {i.name: i.data_type for i in graph.initializer}
+    probes: list[_Probe] = []
+    for q in graph.node:
+        if q.op_type != "QuantizeLinear" or q.input[0] in initializers:
+            continue
+        for dq in consumers.get(q.output[0], []):
+            if dq.op_type != "DequantizeLinear":
+                continue
+            users = consumers.get(dq.output[0], [])
+            bits = _BITS.get(zero_points.get(q.input[2]) if len(q.input) > 2 else TensorProto.UINT8, 8)
+            probes.append(_Probe(q.input[0], dq.output[0], [u.name for u in users], [u.op_type for u in users], bits))
+            break
+    return probes
+
+
+def _with_outputs(model: onnx.ModelProto, names: Sequence[str]) -> bytes:
+    """The model serialized with extra float outputs (existing outputs kept first)."""
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    present = {o.name for o in out.graph.output}
+    for name in names:
+        if name not in present:
+            out.graph.output.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, None))
+            present.add(name)
+    return out.SerializeToString()
+
+
+def _session(payload: bytes):
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    # No graph optimization: ORT would fold a Clip/Relu into the following QuantizeLinear and the
+    # tensor asked for would then hold the pre-activation values.
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    so.log_severity_level = 3
+    return ort.InferenceSession(payload, so, providers=["CPUExecutionProvider"])
+
+
+def layer_errors(
+    float_model: onnx.ModelProto, int8_model: onnx.ModelProto, frames: Sequence[np.ndarray]
+) -> list[LayerError]:
+    """Per quantized activation errors, worst (lowest SQNR against float) first.
+
+    Both models must take the same input (the same front end) and share tensor names, which holds
+    for the QDQ graphs both quantizers write.
+    """
+    float_tensors = {o for n in float_model.graph.node for o in n.output}
+    probes = [p for p in quantized_activations(int8_model) if p.tensor in float_tensors]
+    if not probes or not frames:
+        return []
+    ref_names = [p.tensor for p in probes]
+    got_names = [*(p.dequantized for p in probes), *ref_names]
+    ref_session = _session(_with_outputs(float_model, ref_names))
+    got_session = _session(_with_outputs(int8_model, got_names))
+    input_name = ref_session.get_inputs()[0].name
+    against_float = [_Acc() for _ in probes]
+    local = [_Acc() for _ in probes]
+    n = len(probes)
+    for frame in frames:
+        ref = ref_session.run(ref_names, {input_name: frame})
+        got = got_session.run(got_names, {input_name: frame})
+        for i in range(n):
+            against_float[i].add(ref[i], got[i])
+            # The quantizer input, limited to the range the float tensor spans: the quantizers fold a
+            # Clip/Relu into the QuantizeLinear, so its input can be the value before the activation.
+            local[i].add(np.clip(got[n + i], ref[i].min(), ref[i].max()), got[i])
+    errors = [
+        LayerError(p.tensor, p.consumers, p.consumer_types, a.sqnr_db, a.cosine, b.sqnr_db, p.bits)
+        for p, a, b in zip(probes, against_float, local, strict=True)
+    ]
+    return sorted(errors, key=lambda e: e.sqnr_db)
+
+
+def report(end_to_end: dict[str, Any], layers: list[LayerError], reference: str, engine: str) -> dict[str, Any]:
+    """The card's ``fidelity`` block."""
+    return {
+        **end_to_end,
+        "reference": reference,
+        "engine": engine,
+        "layers_total": len(layers),
+        "layers_worst_first": [e.to_dict() for e in layers[:LAYERS_IN_CARD]],
+    }

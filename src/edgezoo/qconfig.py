@@ -1,0 +1,249 @@
+"""Quantization configs: one YAML file per model, families share a base, every key validated.
+
+A config says how a float export becomes an int8 artifact: what input the deployed model takes
+(camera frames or float tensors), how it is calibrated, which ops or nodes stay in higher precision
+and which quantizer/engine pair produces the fastest faithful model on the CPU. It mirrors what the
+seeds' toolchain config (input_type_rt, norm_type, mean/scale, cal_data_type, node int16 pinning)
+expresses, in edgezoo's own words.
+
+Inheritance: ``base: NAME`` names another config (a packaged one by name, or a file path relative to
+the config that names it). Mappings merge key by key, the child winning; lists and scalars are
+replaced. Errors name the file that set the offending key.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from edgezoo.errors import EdgezooError
+
+_PACKAGE = "edgezoo.configs"
+INPUT_TYPES = ("float", "rgb", "bgr", "nv12")
+COLOUR_RANGES = ("full", "video")
+METHODS = ("minmax", "entropy", "percentile")
+PRECISIONS = ("int8", "int16", "float")
+QUANTIZERS = ("onnxruntime", "nncf")
+RUNTIMES = ("onnxruntime", "openvino")
+ACTIVATIONS = ("uint8", "int8")
+MODEL_TYPES = ("cnn", "transformer")
+
+# The schema: for each section, its keys and a default (None: "not set").
+_SCHEMA: dict[str, dict[str, Any]] = {
+    "input": {"type": "float", "mean": None, "scale": None, "range": "full"},
+    "calibration": {"count": 200, "method": "minmax", "percentile": 99.999, "per_channel": True},
+    "precision": {"default": "int8", "op_types": {}, "nodes": {}},
+    "engine": {
+        "runtime": "onnxruntime",
+        "quantizer": "onnxruntime",
+        "activations": "uint8",
+        "quantize_op_types": None,
+        "model_type": "cnn",
+        "smooth_quant": True,
+        "rewrite_grouped_conv": False,
+    },
+}
+_TOP_KEYS = {"base", "description", *_SCHEMA}
+
+
+@dataclass(frozen=True)
+class QuantConfig:
+    """A resolved, validated config; ``data`` is the merged mapping written into the artifact card."""
+
+    data: dict[str, Any]
+    source: str  # the file it was read from ("configs/NAME.yaml" for packaged ones)
+    chain: tuple[str, ...]  # that file and its bases, child first
+
+    @property
+    def input(self) -> dict[str, Any]:
+        return self.data["input"]
+
+    @property
+    def calibration(self) -> dict[str, Any]:
+        return self.data["calibration"]
+
+    @property
+    def precision(self) -> dict[str, Any]:
+        return self.data["precision"]
+
+    @property
+    def engine(self) -> dict[str, Any]:
+        return self.data["engine"]
+
+    def overrides(self) -> dict[str, dict[str, str]]:
+        """Higher-precision overrides: ``{"op_types": {...}, "nodes": {...}}`` (int8 entries dropped)."""
+        return {kind: {k: v for k, v in self.precision[kind].items() if v != "int8"} for kind in ("op_types", "nodes")}
+
+    def with_node_overrides(self, nodes: Mapping[str, str]) -> QuantConfig:
+        """A copy with more node overrides (what ``--auto`` adds)."""
+        data = copy.deepcopy(self.data)
+        data["precision"]["nodes"].update(nodes)
+        return QuantConfig(data, self.source, self.chain)
+
+
+def packaged_configs() -> list[str]:
+    """Names of the configs shipped with edgezoo."""
+    folder = resources.files(_PACKAGE)
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def _read(ref: str, relative_to: Path | None) -> tuple[str, dict[str, Any], Path | None]:
+    """Read one config file: a path (relative to the naming file) or a packaged config's name."""
+    candidate = Path(ref) if relative_to is None else relative_to.parent / ref
+    if ref.endswith((".yaml", ".yml")) or candidate.is_file():
+        label, path = str(candidate), candidate
+        if not candidate.is_file():
+            raise EdgezooError(f"{candidate}: config file not found")
+        try:
+            text = candidate.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise EdgezooError(f"{candidate}: cannot read config ({exc.strerror or exc})") from exc
+    else:
+        label, path = f"configs/{ref}.yaml", None
+        resource = resources.files(_PACKAGE).joinpath(f"{ref}.yaml")
+        if not resource.is_file():
+            raise EdgezooError(f"no config named '{ref}' (packaged: {', '.join(packaged_configs())})")
+        text = resource.read_text(encoding="utf-8")
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise EdgezooError(f"{label}: not valid YAML ({' '.join(str(exc).split())})") from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise EdgezooError(f"{label}: a config must be a mapping of sections, got {type(data).__name__}")
+    return label, data, path
+
+
+def _check_keys(label: str, data: dict[str, Any]) -> None:
+    """Unknown sections and keys are errors: a typo must not silently fall back to a default."""
+    for key, value in data.items():
+        if key not in _TOP_KEYS:
+            raise EdgezooError(f"{label}: unknown key '{key}' (expected {', '.join(sorted(_TOP_KEYS))})")
+        if key in _SCHEMA:
+            if not isinstance(value, dict):
+                raise EdgezooError(f"{label}: '{key}' must be a mapping")
+            for sub in value:
+                if sub not in _SCHEMA[key]:
+                    allowed = ", ".join(_SCHEMA[key])
+                    raise EdgezooError(f"{label}: unknown key '{key}.{sub}' (expected one of {allowed})")
+
+
+def _merge(base: dict[str, Any], child: dict[str, Any], origin: dict[str, str], label: str) -> None:
+    for section, values in child.items():
+        if section == "base":
+            continue
+        if section not in _SCHEMA:
+            base[section] = values
+            origin[section] = label
+            continue
+        for key, value in values.items():
+            if key in ("op_types", "nodes") and isinstance(value, dict) and isinstance(base[section][key], dict):
+                base[section][key] = {**base[section][key], **value}
+            else:
+                base[section][key] = copy.deepcopy(value)
+            origin[f"{section}.{key}"] = label
+
+
+def load_config(ref: str | Path) -> QuantConfig:
+    """Load a config by packaged name or path, resolve its ``base:`` chain and validate it."""
+    chain: list[tuple[str, dict[str, Any]]] = []
+    seen: set[str] = set()
+    label, data, path = _read(str(ref), None)
+    while True:
+        if label in seen:
+            raise EdgezooError(f"{label}: 'base' chain loops back to this file")
+        seen.add(label)
+        _check_keys(label, data)
+        chain.append((label, data))
+        parent = data.get("base")
+        if parent is None:
+            break
+        if not isinstance(parent, str) or not parent:
+            raise EdgezooError(f"{label}: 'base' must name a config")
+        label, data, path = _read(parent, path)
+    merged: dict[str, Any] = {section: copy.deepcopy(keys) for section, keys in _SCHEMA.items()}
+    origin: dict[str, str] = {}
+    for label, data in reversed(chain):
+        _merge(merged, data, origin, label)
+    _validate(merged, origin, chain[0][0])
+    return QuantConfig(merged, chain[0][0], tuple(lbl for lbl, _ in chain))
+
+
+# --------------------------------------------------------------------------------------------
+# Values
+# --------------------------------------------------------------------------------------------
+
+
+def _fail(origin: dict[str, str], key: str, default_label: str, problem: str) -> EdgezooError:
+    return EdgezooError(f"{origin.get(key, default_label)}: {key}: {problem}")
+
+
+def _choice(cfg: dict[str, Any], origin: dict[str, str], label: str, key: str, choices: tuple[str, ...]) -> None:
+    section, name = key.split(".")
+    value = cfg[section][name]
+    if value not in choices:
+        raise _fail(origin, key, label, f"{value!r} is not one of {', '.join(choices)}")
+
+
+def _triple(cfg: dict[str, Any], origin: dict[str, str], label: str, key: str, positive: bool) -> None:
+    section, name = key.split(".")
+    value = cfg[section][name]
+    if value is None:
+        return
+    ok = isinstance(value, list) and len(value) == 3
+    ok = ok and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+    if not ok:
+        raise _fail(origin, key, label, f"expected three numbers (one per channel), got {value!r}")
+    if positive and any(v <= 0 for v in value):
+        raise _fail(origin, key, label, f"every value must be positive, got {value!r}")
+    cfg[section][name] = [float(v) for v in value]
+
+
+def _validate(cfg: dict[str, Any], origin: dict[str, str], label: str) -> None:
+    for key, choices in (
+        ("input.type", INPUT_TYPES),
+        ("input.range", COLOUR_RANGES),
+        ("calibration.method", METHODS),
+        ("precision.default", ("int8",)),
+        ("engine.runtime", RUNTIMES),
+        ("engine.quantizer", QUANTIZERS),
+        ("engine.activations", ACTIVATIONS),
+        ("engine.model_type", MODEL_TYPES),
+    ):
+        _choice(cfg, origin, label, key, choices)
+    _triple(cfg, origin, label, "input.mean", positive=False)
+    _triple(cfg, origin, label, "input.scale", positive=True)
+    count = cfg["calibration"]["count"]
+    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+        raise _fail(origin, "calibration.count", label, f"must be a positive integer, got {count!r}")
+    pct = cfg["calibration"]["percentile"]
+    if not isinstance(pct, int | float) or isinstance(pct, bool) or not 50.0 < pct <= 100.0:
+        raise _fail(origin, "calibration.percentile", label, f"must be a number in (50, 100], got {pct!r}")
+    for key in ("calibration.per_channel", "engine.rewrite_grouped_conv", "engine.smooth_quant"):
+        section, name = key.split(".")
+        if not isinstance(cfg[section][name], bool):
+            raise _fail(origin, key, label, f"must be true or false, got {cfg[section][name]!r}")
+    ops = cfg["engine"]["quantize_op_types"]
+    if ops is not None and not (isinstance(ops, list) and ops and all(isinstance(o, str) and o for o in ops)):
+        raise _fail(origin, "engine.quantize_op_types", label, f"must be a list of ONNX op types, got {ops!r}")
+    for kind in ("op_types", "nodes"):
+        key = f"precision.{kind}"
+        table = cfg["precision"][kind]
+        if not isinstance(table, dict):
+            raise _fail(origin, key, label, "must be a mapping of name: int8|int16|float")
+        for name, value in table.items():
+            if value not in PRECISIONS:
+                raise _fail(origin, key, label, f"{name}: {value!r} is not one of {', '.join(PRECISIONS)}")
+            if value == "int16" and cfg["engine"]["quantizer"] == "nncf":
+                raise _fail(origin, key, label, f"{name}: int16 needs engine.quantizer onnxruntime (NNCF: float)")
+    if cfg["engine"]["quantizer"] == "nncf" and cfg["calibration"]["method"] != "minmax":
+        raise _fail(
+            origin, "calibration.method", label, "the nncf quantizer chooses its own ranges: use minmax with it"
+        )

@@ -1,0 +1,415 @@
+"""INT8 quantization: configs, front ends, overrides in the optimized graph, fidelity, bad input.
+
+Real images: the photos bundled with matplotlib/scikit-image, expanded into more images by taking
+different crops, scales and mirror images of them (``samples.write_photo_variants``). Calibration
+uses views of some photos, the held-out set views of *other* photos, so held-out images are never
+calibrated on and, where the seven photos allow it, come from different scenes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from conftest import files_in
+
+from edgezoo.artifact import read_artifact
+from edgezoo.colour import nv12_to_rgb, rgb_to_nv12
+from edgezoo.errors import EdgezooError
+from edgezoo.export import export
+from edgezoo.frontend import FrontEnd, InputSpec
+from edgezoo.preprocess import load_image, normalize, resize_crop
+from edgezoo.qconfig import load_config, packaged_configs
+from edgezoo.quantize import quantize_graph, resolve_overrides, verify_overrides
+from edgezoo.runtime import open_session
+from edgezoo.samples import sample_photos, write_photo_variants
+from edgezoo.zoo import get_card, zoo_cards
+
+CALIB_PHOTOS = ("chelsea", "astronaut", "rocket", "hubble_deep_field")
+HELD_OUT_PHOTOS = ("grace_hopper", "coffee", "motorcycle_left")
+
+
+@pytest.fixture(scope="module")
+def image_sets(tmp_path_factory) -> tuple[Path, Path]:
+    photos = {p.stem: p for p in sample_photos()}
+    if not all(n in photos for n in CALIB_PHOTOS + HELD_OUT_PHOTOS):
+        pytest.skip("scikit-image sample photos are not installed (pip install edgezoo[samples])")
+    root = tmp_path_factory.mktemp("images")
+    write_photo_variants([photos[n] for n in CALIB_PHOTOS], root / "calib", per_photo=4, seed=1)
+    write_photo_variants([photos[n] for n in HELD_OUT_PHOTOS], root / "held_out", per_photo=4, seed=2)
+    return root / "calib", root / "held_out"
+
+
+@pytest.fixture(scope="module")
+def lite0(tmp_path_factory):
+    """The real-weights float export of tf_efficientnet_lite0."""
+    artifact, _ = export(get_card("tf_efficientnet_lite0"), pretrained=True, out_dir=tmp_path_factory.mktemp("lite0"))
+    return artifact
+
+
+@pytest.fixture(scope="module")
+def l1(tmp_path_factory):
+    """A random-weight EfficientFormer-L1 export (its attention has a Softmax)."""
+    artifact, _ = export(get_card("efficientformer_l1"), out_dir=tmp_path_factory.mktemp("l1"))
+    return artifact
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _crops(folder: Path, card) -> list[np.ndarray]:
+    return [
+        resize_crop(load_image(p), card.img_size, card.crop_pct, card.interpolation) for p in sorted(folder.iterdir())
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# Configs
+# --------------------------------------------------------------------------------------------
+
+
+def test_every_zoo_model_names_a_packaged_config_that_loads():
+    names = set(packaged_configs())
+    for card in zoo_cards().values():
+        assert card.quantize_config in names, card.name
+        cfg = load_config(card.quantize_config)
+        assert cfg.precision["default"] == "int8"
+    assert load_config("fastvit_t8").chain == ("configs/fastvit_t8.yaml", "configs/fastvit_base.yaml")
+
+
+def test_config_inherits_and_overrides_its_base(tmp_path):
+    _write(tmp_path / "base.yaml", "input: {type: rgb}\nprecision: {op_types: {Softmax: float, Gelu: int16}}\n")
+    child = _write(
+        tmp_path / "child.yaml",
+        "base: base.yaml\ncalibration: {count: 7, method: percentile, percentile: 99.9}\n"
+        "precision: {op_types: {Gelu: float}}\n",
+    )
+    cfg = load_config(child)
+    assert cfg.input["type"] == "rgb"  # from the base
+    assert cfg.calibration["count"] == 7 and cfg.calibration["method"] == "percentile"
+    assert cfg.precision["op_types"] == {"Softmax": "float", "Gelu": "float"}  # merged, child wins
+    assert cfg.engine["quantizer"] == "onnxruntime"  # schema default
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("calibraton: {count: 3}\n", "unknown key 'calibraton'"),
+        ("calibration: {cuont: 3}\n", "unknown key 'calibration.cuont'"),
+        ("calibration: {method: kl}\n", "calibration.method: 'kl' is not one of minmax, entropy, percentile"),
+        ("calibration: {count: 0}\n", "calibration.count: must be a positive integer"),
+        ("input: {type: yuyv}\n", "input.type: 'yuyv' is not one of float, rgb, bgr, nv12"),
+        ("input: {type: rgb, scale: [1, 2]}\n", "input.scale: expected three numbers"),
+        ("precision: {op_types: {Softmax: fp8}}\n", "precision.op_types: Softmax: 'fp8' is not one of"),
+        ("engine: {quantizer: nncf}\nprecision: {nodes: {a: int16}}\n", "int16 needs engine.quantizer onnxruntime"),
+        ("base: no_such_config\n", "no config named 'no_such_config'"),
+        ("input: [1, 2\n", "not valid YAML"),
+    ],
+)
+def test_config_errors_name_the_file_and_key(tmp_path, text, message):
+    path = _write(tmp_path / "bad.yaml", text)
+    with pytest.raises(EdgezooError) as err:
+        load_config(path)
+    assert message in str(err.value)
+    if "no config named" not in message:
+        assert str(path) in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_config_error_in_a_base_names_the_base(tmp_path):
+    _write(tmp_path / "base.yaml", "calibration: {method: kl}\n")
+    child = _write(tmp_path / "child.yaml", "base: base.yaml\n")
+    with pytest.raises(EdgezooError, match=r"base\.yaml: calibration\.method"):
+        load_config(child)
+    _write(tmp_path / "a.yaml", "base: b.yaml\n")
+    _write(tmp_path / "b.yaml", "base: a.yaml\n")
+    with pytest.raises(EdgezooError, match="loops back"):
+        load_config(tmp_path / "a.yaml")
+
+
+# --------------------------------------------------------------------------------------------
+# Front end: the in-graph conversion equals the Python one
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["nv12", "rgb", "bgr"])
+@pytest.mark.parametrize("colour_range", ["full", "video"])
+def test_front_end_matches_python_conversion(photos, kind, colour_range):
+    card = get_card("efficientformer_l1")
+    spec = InputSpec.from_config({"type": kind, "mean": None, "scale": None, "range": colour_range}, card)
+    front = FrontEnd(spec, card)
+    full = colour_range == "full"
+    for photo in list(photos.values())[:3]:
+        crop = resize_crop(load_image(photo), card.img_size, card.crop_pct, card.interpolation)
+        frame = front.frames(crop)
+        assert list(frame.shape) == spec.shape and frame.dtype == np.uint8
+        rgb = nv12_to_rgb(rgb_to_nv12(crop, full), full) if kind == "nv12" else crop
+        expected = normalize(rgb, card.mean, card.std)
+        np.testing.assert_allclose(front.model_input(crop), expected, atol=2e-6)
+
+
+# --------------------------------------------------------------------------------------------
+# Overrides survive the engines' graph optimizations
+# --------------------------------------------------------------------------------------------
+
+
+def _tiny_calibration(l1_artifact, n: int = 4) -> list[np.ndarray]:
+    rng = np.random.default_rng(0)
+    return [rng.standard_normal((1, 3, 224, 224), dtype=np.float32) for _ in range(n)]
+
+
+def test_float_softmax_survives_onnxruntime_optimization(l1, tmp_path):
+    model = onnx.load(l1.onnx_path)
+    cfg = load_config(_write(tmp_path / "ort.yaml", "precision: {op_types: {Softmax: float}}\n"))
+    overrides = resolve_overrides(model, cfg)
+    softmax = [n.name for n in model.graph.node if n.op_type == "Softmax"]
+    assert softmax and set(overrides) == set(softmax)
+    quantized = quantize_graph(model, _tiny_calibration(l1), cfg, overrides)
+    path = tmp_path / "q.onnx"
+    onnx.save(quantized, path)
+    checks = verify_overrides(path, "onnxruntime", model, overrides)
+    assert [c.node for c in checks] == sorted(softmax)
+    assert all(c.held for c in checks), checks
+
+    # Control: excluding the Softmax alone (what ORT offers) is undone by ORT's QDQ fusion, and the
+    # check must say so.
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.items = iter(_tiny_calibration(l1))
+
+        def get_next(self):
+            x = next(self.items, None)
+            return None if x is None else {"input": x}
+
+    naive = tmp_path / "naive.onnx"
+    quantize_static(
+        l1.onnx_path, naive, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_exclude=softmax,
+    )  # fmt: skip
+    broken = verify_overrides(naive, "onnxruntime", model, overrides)
+    assert not any(c.held for c in broken), broken
+    assert "QLinearSoftmax" in broken[0].detail
+
+
+def test_float_conv_keeps_float_weights_in_onnxruntime(lite0, tmp_path):
+    """ORT's optimizer quantizes the weights of a float Conv that reads a DequantizeLinear (and may
+    then fuse it into an integer kernel); the override must prevent that (putting back the Clip the
+    quantizer folded), and the check must notice when it is not prevented."""
+    model = onnx.load(lite0.onnx_path)
+    depthwise = next(n.name for n in model.graph.node if n.op_type == "Conv" and n.name.endswith("conv_dw/Conv"))
+    cfg = load_config(_write(tmp_path / "dw.yaml", f"precision: {{nodes: {{{depthwise}: float}}}}\n"))
+    overrides = resolve_overrides(model, cfg)
+    calib = _tiny_calibration(lite0)
+    path = tmp_path / "dw.onnx"
+    onnx.save(quantize_graph(model, calib, cfg, overrides), path)
+    checks = verify_overrides(path, "onnxruntime", model, overrides)
+    assert len(checks) == 1 and checks[0].held, checks
+
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.items = iter(calib)
+
+        def get_next(self):
+            x = next(self.items, None)
+            return None if x is None else {"input": x}
+
+    naive = tmp_path / "naive_dw.onnx"
+    quantize_static(
+        lite0.onnx_path, naive, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_exclude=[depthwise],
+    )  # fmt: skip
+    broken = verify_overrides(naive, "onnxruntime", model, overrides)
+    assert not broken[0].held, broken  # ORT made it an integer convolution after all
+
+
+def test_int16_override_in_onnxruntime(l1, tmp_path):
+    model = onnx.load(l1.onnx_path)
+    cfg = load_config(_write(tmp_path / "i16.yaml", "precision: {op_types: {Softmax: int16}}\n"))
+    overrides = resolve_overrides(model, cfg)
+    path = tmp_path / "q16.onnx"
+    onnx.save(quantize_graph(model, _tiny_calibration(l1), cfg, overrides), path)
+    checks = verify_overrides(path, "onnxruntime", model, overrides)
+    assert checks and all(c.held for c in checks), checks
+    from edgezoo.fidelity import quantized_activations
+
+    sixteen = {p.tensor for p in quantized_activations(onnx.load(path)) if p.bits == 16}
+    softmax = [n for n in model.graph.node if n.op_type == "Softmax"]
+    assert all(n.output[0] in sixteen for n in softmax)
+
+
+# --------------------------------------------------------------------------------------------
+# Random-weight transformer: both quantizers, both engines
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "recipe",
+    [
+        "engine: {runtime: openvino, quantizer: nncf, model_type: transformer}\n",
+        "engine: {runtime: onnxruntime, quantizer: onnxruntime, quantize_op_types: [Conv, MatMul, Gemm]}\n",
+    ],
+)
+def test_transformer_quantizes_and_runs_in_both_engines(cli, l1, image_sets, tmp_path, recipe):
+    calib, held_out = image_sets
+    cfg = _write(tmp_path / "cfg.yaml", "base: efficientformer_base\ncalibration: {count: 8}\n" + recipe)
+    out = tmp_path / "out"
+    res = cli("quantize", l1.onnx_path, "--calib", calib, "--holdout", held_out, "--num-holdout", 4,
+              "--config", cfg, "-o", out)  # fmt: skip
+    assert res.code == 0, res.err
+    artifact = read_artifact(out / "efficientformer_l1.int8.onnx")
+    card = artifact.card
+    assert card["kind"] == "quantized" and card["precision"] == "int8"
+    assert card["input"]["format"] == "nv12" and card["input"]["shape"] == [1, 336, 224]
+    assert all(c["held"] for c in card["quantization"]["overrides"])
+    assert card["quantization"]["overrides"], "the Softmax override must be listed and checked"
+    model_card = get_card("efficientformer_l1")
+    front = FrontEnd(InputSpec.from_config(load_config(cfg).input, model_card), model_card)
+    frame = front.frames(_crops(held_out, model_card)[0])
+    for engine in ("onnxruntime", "openvino"):
+        logits = open_session(artifact, engine).run(frame)
+        assert logits.shape == (1, 1000) and np.isfinite(logits).all()
+
+
+# --------------------------------------------------------------------------------------------
+# Real weights: lite0 through the CLI, NV12 and RGB inputs against the float path
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_lite0_real_weights_fidelity_nv12_and_rgb(cli, lite0, image_sets, tmp_path):
+    calib, held_out = image_sets
+    card = get_card("tf_efficientnet_lite0")
+    crops = _crops(held_out, card)
+    float_session = open_session(lite0, "onnxruntime")
+    float_top1 = [int(float_session.run(normalize(c, card.mean, card.std)).argmax()) for c in crops]
+
+    results = {}
+    for kind in ("nv12", "rgb"):
+        cfg = _write(tmp_path / f"{kind}.yaml", f"base: tf_efficientnet_lite0\ninput: {{type: {kind}}}\n")
+        out = tmp_path / kind
+        res = cli("quantize", lite0.onnx_path, "--calib", calib, "--holdout", held_out, "--config", cfg, "-o", out)
+        assert res.code == 0, res.err
+        assert "top-1 agreement" in res.out and "per-layer error" in res.out
+        artifact = read_artifact(out / "tf_efficientnet_lite0.int8.onnx")
+        q = artifact.card["quantization"]
+        assert q["calibration"]["count"] == len(CALIB_PHOTOS) * 4 and len(q["calibration"]["sha256"]) == 64
+        assert q["held_out"]["count"] == len(crops)
+        fid = q["fidelity"]
+        assert fid["images"] == len(crops)
+        assert fid["logit_cosine_mean"] >= 0.98, fid
+        assert fid["top1_agreement"] >= 0.85, fid
+        layers = fid["layers_worst_first"]
+        assert layers and [e["sqnr_db"] for e in layers] == sorted(e["sqnr_db"] for e in layers)
+        session = open_session(artifact)  # the card's engine
+        front = FrontEnd(InputSpec.from_config(load_config(cfg).input, card), card)
+        results[kind] = [int(session.run(front.frames(c)).argmax()) for c in crops]
+        assert artifact.card["input"]["dtype"] == "uint8"
+    # NV12 frames and RGB frames give the same top-1 (and mostly the float model's).
+    same = np.mean([a == b for a, b in zip(results["nv12"], results["rgb"], strict=True)])
+    assert same >= 0.9, results
+    assert np.mean([a == b for a, b in zip(results["nv12"], float_top1, strict=True)]) >= 0.85
+
+
+@pytest.mark.slow
+def test_auto_raises_layers_and_reports_cost(cli, lite0, image_sets, tmp_path, monkeypatch):
+    from edgezoo import int8
+
+    monkeypatch.setattr(int8, "AUTO_MAX_STEPS", 1)
+    monkeypatch.setattr(int8, "LATENCY_RUNS", 3)
+    calib, held_out = image_sets
+    res = cli("quantize", lite0.onnx_path, "--calib", calib, "--holdout", held_out, "--num-holdout", 6,
+              "--num-calib", 8, "--auto", "--target-agreement", 1.0, "--config", "default", "-o", tmp_path)  # fmt: skip
+    assert res.code == 0, res.err
+    card = json.loads((tmp_path / "tf_efficientnet_lite0.int8.json").read_text())
+    steps = card["quantization"]["auto"]
+    assert steps[0]["step"] == 0 and steps[0]["raised"] == []
+    # With these images step 0 misses 1.0, so exactly one step is taken (AUTO_MAX_STEPS=1) and timed.
+    assert len(steps) == 2, steps
+    assert steps[1]["raised"] and isinstance(steps[1]["latency_delta_ms"], float)
+    kept = next((s for s in steps if s.get("kept")), steps[-1])  # "kept" marks the pick when the target is unmet
+    raised = [n for s in steps if s["step"] <= kept["step"] for n in s["raised"]]
+    nodes = card["quantization"]["config"]["precision"]["nodes"]
+    assert all(nodes[n] == "float" for n in raised)
+    assert card["quantization"]["fidelity"]["top1_agreement"] == kept["top1_agreement"]
+
+
+# --------------------------------------------------------------------------------------------
+# Bad input: one line, exit 2, nothing written
+# --------------------------------------------------------------------------------------------
+
+
+def _assert_refused(res, out: Path, *fragments: str) -> None:
+    assert res.code == 2, (res.out, res.err)
+    line = res.err.strip()
+    assert line.startswith("edgezoo: error:") and "\n" not in line, res.err
+    for fragment in fragments:
+        assert fragment in line
+    assert files_in(out) == [], files_in(out)
+
+
+def test_bad_input_is_refused_cleanly(cli, lite0, image_sets, tmp_path):
+    calib, _ = image_sets
+    out = tmp_path / "out"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    _assert_refused(cli("quantize", lite0.onnx_path, "--calib", empty, "-o", out), out, str(empty), "no images")
+    missing = tmp_path / "missing"
+    _assert_refused(cli("quantize", lite0.onnx_path, "--calib", missing, "-o", out), out, str(missing))
+    broken = _write(tmp_path / "broken.yaml", "calibration: {method: kl}\n")
+    _assert_refused(cli("quantize", lite0.onnx_path, "--calib", calib, "--config", broken, "-o", out), out, str(broken))
+    ghost = _write(tmp_path / "ghost.yaml", "base: tf_efficientnet_lite0\nprecision: {nodes: {/no/such/Conv: float}}\n")
+    _assert_refused(
+        cli("quantize", lite0.onnx_path, "--calib", calib, "--config", ghost, "-o", out),
+        out,
+        str(ghost),
+        "/no/such/Conv",
+    )
+    stray = tmp_path / "stray.onnx"
+    onnx.save(onnx.load(lite0.onnx_path), stray)
+    _assert_refused(cli("quantize", stray, "--calib", calib, "-o", out), out, "not an edgezoo artifact")
+
+
+def test_unreadable_images_are_skipped_and_counted(tmp_path, image_sets, caplog):
+    from edgezoo.calibration import calibration_set
+
+    calib, _ = image_sets
+    folder = tmp_path / "mixed" / "nested"
+    folder.mkdir(parents=True)
+    for p in sorted(calib.iterdir())[:3]:
+        (folder / p.name).write_bytes(p.read_bytes())
+    (folder / "broken.jpg").write_bytes(b"not a jpeg")
+    images = calibration_set(tmp_path / "mixed", get_card("tf_efficientnet_lite0"), count=10)
+    assert len(images.crops) == 3 and len(images.skipped) == 1 and "broken.jpg" in images.skipped[0]
+    summary = images.summary("minmax")
+    assert summary["count"] == 3 and summary["skipped"] == 1
+    assert "fewer than the 10 asked" in caplog.text and "1 unreadable file(s) skipped" in caplog.text
+
+
+def test_existing_output_needs_force(cli, lite0, image_sets, tmp_path):
+    calib, held_out = image_sets
+    existing = tmp_path / "tf_efficientnet_lite0.int8.json"
+    existing.write_text("{}")
+    res = cli("quantize", lite0.onnx_path, "--calib", calib, "-o", tmp_path)
+    assert res.code == 2 and "already exists" in res.err and "--force" in res.err
+    assert existing.read_text() == "{}" and files_in(tmp_path) == [existing.name]
+    res = cli("quantize", lite0.onnx_path, "--calib", calib, "--holdout", held_out, "--num-calib", 4,
+              "--num-holdout", 3, "--force", "-o", tmp_path)  # fmt: skip
+    assert res.code == 0, res.err
+    assert json.loads(existing.read_text())["kind"] == "quantized"
+    # A quantized artifact is not a float export: quantizing it again is refused.
+    out = tmp_path / "again"
+    _assert_refused(
+        cli("quantize", tmp_path / "tf_efficientnet_lite0.int8.onnx", "--calib", calib, "-o", out),
+        out,
+        "not an edgezoo float export",
+    )
