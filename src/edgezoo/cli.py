@@ -106,348 +106,6 @@ def export(
 
 
 @app.command()
-def predict(
-    target: Annotated[
-        str,
-        typer.Argument(metavar="MODEL|ARTIFACT", help="Model name (exported on the fly, cached) or .onnx artifact."),
-    ],
-    inputs: Annotated[
-        list[str], typer.Argument(metavar="IMAGE_OR_DIR...", help="Images, raw .nv12/.yuv frames, folders.")
-    ],
-    engine: Annotated[
-        str, typer.Option("--engine", help="auto (the card's), onnxruntime, openvino or torch.")
-    ] = "auto",
-    device: Annotated[str, typer.Option("--device", help="cpu; cuda/tensorrt (onnxruntime), gpu (openvino).")] = "cpu",
-    threads: Annotated[int | None, typer.Option("--threads", help="Engine threads (default: the engine's).")] = None,
-    hint: Annotated[str, typer.Option("--hint", help="OpenVINO performance hint: latency or throughput.")] = "latency",
-    precision: Annotated[
-        str | None, typer.Option("--precision", help="Inference precision hint: f32, bf16, f16.")
-    ] = None,
-    topk: Annotated[int, typer.Option("--topk", help="Classes to show per image.")] = 5,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list (see docs/predict.md).")] = False,
-    frame_size: Annotated[str | None, typer.Option("--frame-size", help="WxH of raw .nv12/.yuv frames.")] = None,
-    frame_range: Annotated[
-        str, typer.Option("--frame-range", help="BT.601 range of raw frames: full or video.")
-    ] = "full",
-    letterbox: Annotated[
-        bool, typer.Option("--letterbox", help="Fit the whole image, padded, instead of crop.")
-    ] = False,
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Batch for dynamic-batch artifacts.")] = 8,
-    weights: WeightsOpt = None,
-    pretrained: PretrainedOpt = False,
-    cache_dir: Annotated[
-        Path | None,
-        typer.Option("--cache-dir", help="Export cache (default $EDGEZOO_CACHE or ~/.cache/edgezoo/artifacts)."),
-    ] = None,
-) -> None:
-    """Top-k ImageNet classes of photos or camera frames, with the inference time. Exit 1 if any file failed."""
-    import warnings
-
-    from PIL import Image
-
-    from edgezoo.predict import Failure, Predictor, collect_inputs, parse_frame_size, resolve_artifact, weights_note
-    from edgezoo.progress import console, track
-    from edgezoo.runtime import SessionOptions, open_session
-
-    if frame_range not in ("full", "video"):
-        raise EdgezooError(f"--frame-range '{frame_range}': choose full or video")
-    size = parse_frame_size(frame_size) if frame_size else None
-    paths = collect_inputs(inputs)
-    if not paths:
-        raise EdgezooError(f"no images or frames found in {', '.join(inputs)}")
-    options = SessionOptions(threads=threads, device=device, hint=hint, precision=precision)
-    artifact = resolve_artifact(
-        target,
-        weights=weights,
-        pretrained=pretrained,
-        cache_dir=cache_dir,
-        log=lambda msg: console.print(msg, markup=False, highlight=False, soft_wrap=True),
-    )
-    session = open_session(artifact, engine, options)
-    predictor = Predictor(
-        session,
-        topk=topk,
-        letterbox=letterbox,
-        frame_size=size,
-        full_range=frame_range == "full",
-        batch_size=batch_size,
-    )
-    predictor.warm_up()
-    kind = weights_note(artifact)
-    if not as_json:
-        note = " (random: the classes mean nothing)" if kind == "random" else ""
-        print(f"{artifact.model_name}: {artifact.onnx_path}")
-        print(f"engine: {session.engine} ({session.device})  weights: {kind}{note}")
-    results, failed = [], 0
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # too-large files still fail, one line
-        for r in track(predictor(paths), "predict", total=len(paths)) if len(paths) > 1 else predictor(paths):
-            if isinstance(r, Failure):
-                failed += 1
-                print(f"edgezoo: error: {r.error} (skipped)", file=sys.stderr)
-            elif as_json:
-                results.append({**r.to_dict(), "model": artifact.model_name, "engine": session.engine, "weights": kind})
-            else:
-                print(f"{r.image}  {r.ms:.2f} ms")
-                for t in r.topk:
-                    print(f"  {t.index:>4}  {t.label[:48]:<48} {t.prob:.4f}")
-    if as_json:
-        print(json.dumps(results, indent=2))
-    if failed:
-        print(f"edgezoo: {failed} of {len(paths)} files failed", file=sys.stderr)
-        raise typer.Exit(1)
-
-
-@app.command("eval")
-def eval_command(
-    targets: Annotated[
-        list[str], typer.Argument(help="Zoo models and/or artifacts (.onnx/.json).", metavar="MODEL|ARTIFACT...")
-    ],
-    data: Annotated[Path, typer.Option("--data", help="Dataset folder (ImageFolder, ILSVRC2012, Kaggle or list).")],
-    weights: WeightsOpt = None,
-    pretrained: PretrainedOpt = False,
-    limit: Annotated[int | None, typer.Option("--limit", help="Fixed class-balanced subset of N images.")] = None,
-    engine: Annotated[
-        str, typer.Option("--engine", help="onnxruntime, openvino, torch, or auto (the card's).")
-    ] = "auto",
-    as_json: Annotated[bool, typer.Option("--json", help="Print the results document as JSON.")] = False,
-    fmt: Annotated[str, typer.Option("--format", help="auto, imagefolder, ilsvrc2012, kaggle or list.")] = "auto",
-    labels: Annotated[Path | None, typer.Option("--labels", help="Ground-truth file, if not in --data.")] = None,
-    skip_invalid: Annotated[
-        bool, typer.Option("--skip-invalid", help="Skip missing files, unknown labels, unreadable images.")
-    ] = False,
-    threads: Annotated[int | None, typer.Option("--threads", help="Engine threads (default: the engine's).")] = None,
-    workers: Annotated[int | None, typer.Option("--workers", help="Decoding processes (0: in-process).")] = None,
-    save: Annotated[Path | None, typer.Option("--save", help="Also write the results JSON to this file.")] = None,
-    out_dir: OutDirOpt = Path("artifacts"),
-) -> None:
-    """Top-1 and Top-5 of float and INT8 artifacts on an ImageNet-style dataset, side by side."""
-    from edgezoo.evaluate import evaluate, resolve_artifacts
-    from edgezoo.fsutil import write_json
-    from edgezoo.progress import console
-
-    artifacts, notes = resolve_artifacts(targets, weights=weights, pretrained=pretrained, artifacts_dir=out_dir)
-    for note in notes:
-        console.print(f"[dim]{note}[/]")
-    report = evaluate(
-        artifacts,
-        data,
-        fmt=fmt,
-        labels=labels,
-        limit=limit,
-        engine=engine,
-        threads=threads,
-        workers=workers,
-        skip_invalid=skip_invalid,
-    )
-    if save is not None:
-        write_json(save, report)
-    if as_json:
-        print(json.dumps(report, indent=2))
-        return
-    _print_eval(report)
-
-
-def _print_eval(report: dict) -> None:
-    ds = report["dataset"]
-    out.print(
-        f"[bold]{ds['root']}[/]: {ds['format']}"
-        + (f" ({Path(ds['label_file']).name})" if ds["label_file"] else "")
-        + f", {ds['labelled']} labelled images in {ds['classes']} classes"
-    )
-    for kind, count in ds["issues"].items():
-        out.print(f"  {kind.replace('_', ' ')}: {count} (first: {ds['issue_examples'][kind]})")
-    if ds["subset_text"]:
-        out.print(f"  {ds['subset_text']}")
-    if ds["unreadable"]:
-        out.print(f"  unreadable, skipped: {ds['unreadable']} (first: {ds['unreadable_first']})")
-    table = Table(title=f"accuracy (%) on {ds['evaluated']} images")
-    table.add_column("model", overflow="fold")
-    for col in ("precision", "engine", "weights"):
-        table.add_column(col, no_wrap=True)
-    for col in ("Top-1", "Top-5", "agree"):  # agree: same top-1 class as the float artifact
-        table.add_column(col, justify="right", no_wrap=True, min_width=6)
-    for model in report["models"]:
-        for r in model["results"]:
-            w = r["weights"] or {}
-            table.add_row(
-                model["model"],
-                r["precision"],
-                r["engine"],
-                str(w.get("kind", "-")),
-                _fmt(r["top1"], ".2f"),
-                _fmt(r["top5"], ".2f"),
-                _fmt(r["agreement_top1"], ".2f"),
-            )
-    out.print(table)
-    out.print(f"{report['images_per_s']} images/s with {report['workers']} decoding workers, {report['seconds']} s")
-
-
-@app.command("table")
-def table_command(
-    results: Annotated[Path, typer.Option("--results", help="Folder of results JSON from `edgezoo run`.")] = Path(
-        "results"
-    ),
-    md: Annotated[Path | None, typer.Option("--md", help="Also write the table as markdown.")] = None,
-    plot: Annotated[Path | None, typer.Option("--plot", help="Also write a Top-1 vs latency PNG.")] = None,
-) -> None:
-    """The zoo table: the seeds' columns for every model, with the RDK X5 and timm reference figures."""
-    from edgezoo import report
-    from edgezoo.artifact import command_line
-    from edgezoo.progress import console
-
-    docs, notes = report.read_results(results)
-    for note in notes:
-        console.print(f"[dim]{note}[/]")
-    table = Table(title=f"edgezoo results ({results})")
-    rows = report.table_rows(docs)
-    for i, col in enumerate(report.COLUMNS):
-        table.add_column(col, justify="left" if i == 0 else "right", no_wrap=i == 0)
-    for row in rows:
-        table.add_row(*row)
-    if out.width >= 160:
-        out.print(table)
-    else:  # 13 columns do not fit: one block per model instead
-        for row in rows:
-            out.print(f"[bold]{row[0]}[/]")
-            for col, cell in zip(report.COLUMNS[1:], row[1:], strict=True):
-                out.print(f"  {col}: {cell}")
-    for line in report.caption(docs):
-        out.print(f"[dim]{line}[/]")
-    if md is not None:
-        report.write_markdown(docs, md, command_line())
-        out.print(f"wrote {md}")
-    if plot is not None:
-        for note in report.plot(docs, plot):
-            console.print(f"[dim]not plotted: {note}[/]")
-        out.print(f"wrote {plot}")
-
-
-@app.command("run")
-def run_command(
-    model: Annotated[str, typer.Argument(help="Zoo model (see `edgezoo list`) or any timm classifier name.")],
-    weights: WeightsOpt = None,
-    pretrained: PretrainedOpt = False,
-    calib: Annotated[Path | None, typer.Option("--calib", help="Calibration images for INT8.")] = None,
-    data: Annotated[Path | None, typer.Option("--data", help="Labelled dataset for accuracy (see eval).")] = None,
-    out_dir: Annotated[Path, typer.Option("-o", "--out-dir", help="Results folder (MODEL.json + stages).")] = Path(
-        "results"
-    ),
-    limit: Annotated[int | None, typer.Option("--limit", help="Class-balanced eval subset of N images.")] = None,
-    fmt: Annotated[str, typer.Option("--format", help="Dataset format (see eval).")] = "auto",
-    duration: Annotated[float | None, typer.Option("--duration", help="Bench seconds per measurement.")] = None,
-    engines: Annotated[
-        list[str] | None, typer.Option("--engine", help="Bench engine (repeatable; default onnxruntime, openvino).")
-    ] = None,
-    threads: Annotated[
-        list[int] | None, typer.Option("--threads", help="Bench thread count (repeatable; default 1 and all cores).")
-    ] = None,
-) -> None:
-    """The whole pipeline: export -> quantize -> bench -> eval -> OUT/MODEL.json for `edgezoo table`."""
-    from edgezoo.pipeline import RunOptions, run
-
-    path, doc = run(
-        RunOptions(
-            model=model,
-            weights=weights,
-            pretrained=pretrained,
-            calib=calib,
-            data=data,
-            out_dir=out_dir,
-            limit=limit,
-            data_format=fmt,
-            duration=duration,
-            engines=tuple(engines) if engines else RunOptions.engines,
-            threads=threads,
-        )
-    )
-    out.print(f"[bold]{path}[/]")
-    for name, stage in doc["stages"].items():
-        out.print(f"  {name}: {stage['status']}" + (f" ({stage['reason']})" if stage.get("reason") else ""))
-    for precision, p in doc["precisions"].items():
-        top1 = _fmt(p["top1"], ".2f") if p["top1"] is not None else f"- ({p['accuracy_note']})"
-        out.print(
-            f"  {precision}: Top-1 {top1}, 1-thread {_fmt(p['latency_1t_ms'], '.2f')} ms,"
-            f" FPS {_fmt(p['fps'], '.1f')} ({p['engine'] or '-'})"
-        )
-
-
-def _csv(value: str | None, cast: type = str) -> list | None:
-    """A comma-separated option as a list (None stays None: the default applies)."""
-    if value is None:
-        return None
-    try:
-        return [cast(v.strip()) for v in value.split(",") if v.strip()]
-    except ValueError as exc:
-        raise EdgezooError(f"cannot read '{value}' as a comma-separated list of {cast.__name__}") from exc
-
-
-@app.command("bench")
-def bench_cmd(
-    items: Annotated[list[str], typer.Argument(help="Zoo model names and/or artifact files (.onnx/.json).")],
-    engines: Annotated[
-        str, typer.Option("--engines", help="torch,onnxruntime,openvino")
-    ] = "torch,onnxruntime,openvino",
-    precisions: Annotated[str, typer.Option("--precisions", help="fp32,bf16,int8")] = "fp32,bf16,int8",
-    threads: Annotated[
-        str | None, typer.Option("--threads", help="Intra-op threads, e.g. 1,2,4 (default: 1 and all cores).")
-    ] = None,
-    streams: Annotated[
-        str | None,
-        typer.Option("--streams", help="Requests in flight, e.g. 1,2,4,8 (default: 1 and the most threads)."),
-    ] = None,
-    batch_sizes: Annotated[
-        str | None, typer.Option("--batch-sizes", help="Batch sizes (default: 1 on CPU, 1,8,32 on GPUs).")
-    ] = None,
-    devices: Annotated[str, typer.Option("--devices", help="auto, or any of cpu,cuda,tensorrt.")] = "auto",
-    peers: Annotated[
-        str, typer.Option("--peers", help="eager,eager-reparam,ort-plain,nncf-default")
-    ] = "eager,eager-reparam,ort-plain,nncf-default",
-    no_peers: Annotated[bool, typer.Option("--no-peers", help="Measure edgezoo's artifacts only.")] = False,
-    duration: Annotated[float, typer.Option("--duration", help="Seconds of timing per combination.")] = 2.0,
-    warmup: Annotated[float, typer.Option("--warmup", help="Seconds of warm-up per combination.")] = 0.5,
-    calib: Annotated[
-        Path | None, typer.Option("--calib", help="Calibration images (NNCF peer, and int8 when it must be made).")
-    ] = None,
-    artifacts_dir: Annotated[
-        Path | None,
-        typer.Option("--artifacts-dir", help="Where artifacts are found or made (default: -o DIR, else ./artifacts)."),
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON on stdout.")] = False,
-    out_dir: Annotated[Path | None, typer.Option("-o", "--out-dir", help="Write bench.json and bench.md here.")] = None,
-) -> None:
-    """Latency (1 and N threads), FPS (K requests in flight), load time, size and memory, with peers."""
-    from edgezoo.bench import BenchOptions, bench
-    from edgezoo.bench.report import markdown
-    from edgezoo.fsutil import atomic_path, write_json
-
-    doc = bench(
-        BenchOptions(
-            items=items,
-            engines=_csv(engines) or [],
-            precisions=_csv(precisions) or [],
-            threads=_csv(threads, int),
-            streams=_csv(streams, int),
-            batch_sizes=_csv(batch_sizes, int),
-            devices=_csv(devices) or ["auto"],
-            peers=[] if no_peers else (_csv(peers) or []),
-            duration=duration,
-            warmup=warmup,
-            calib=calib,
-            artifacts_dir=artifacts_dir or out_dir or Path("artifacts"),
-        )
-    )
-    text = markdown(doc)
-    if out_dir is not None:
-        write_json(out_dir / "bench.json", doc)
-        with atomic_path(out_dir / "bench.md") as tmp:
-            tmp.write_text(f"# edgezoo bench\n\n{text}\n", encoding="utf-8")
-    if as_json:
-        print(json.dumps(doc, indent=2))
-    else:
-        print(markdown(doc, details=False))
-
-
 def quantize(
     model: Annotated[str, typer.Argument(help="Zoo model name (exported first) or a float export MODEL.onnx.")],
     calib: Annotated[Path, typer.Option("--calib", help="Folder of calibration images (recursive).")],
@@ -542,6 +200,349 @@ def _print_quantized(result) -> None:  # type: ignore[no-untyped-def]
                 f"{s['latency_delta_ms']:+.2f}",
             )
         out.print(steps)
+
+
+@app.command()
+def predict(
+    target: Annotated[
+        str,
+        typer.Argument(metavar="MODEL|ARTIFACT", help="Model name (exported on the fly, cached) or .onnx artifact."),
+    ],
+    inputs: Annotated[
+        list[str], typer.Argument(metavar="IMAGE_OR_DIR...", help="Images, raw .nv12/.yuv frames, folders.")
+    ],
+    engine: Annotated[
+        str, typer.Option("--engine", help="auto (the card's), onnxruntime, openvino or torch.")
+    ] = "auto",
+    device: Annotated[str, typer.Option("--device", help="cpu; cuda/tensorrt (onnxruntime), gpu (openvino).")] = "cpu",
+    threads: Annotated[int | None, typer.Option("--threads", help="Engine threads (default: the engine's).")] = None,
+    hint: Annotated[str, typer.Option("--hint", help="OpenVINO performance hint: latency or throughput.")] = "latency",
+    precision: Annotated[
+        str | None, typer.Option("--precision", help="Inference precision hint: f32, bf16, f16.")
+    ] = None,
+    topk: Annotated[int, typer.Option("--topk", help="Classes to show per image.")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list (see docs/predict.md).")] = False,
+    frame_size: Annotated[str | None, typer.Option("--frame-size", help="WxH of raw .nv12/.yuv frames.")] = None,
+    frame_range: Annotated[
+        str, typer.Option("--frame-range", help="BT.601 range of raw frames: full or video.")
+    ] = "full",
+    letterbox: Annotated[
+        bool, typer.Option("--letterbox", help="Fit the whole image, padded, instead of crop.")
+    ] = False,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Batch for dynamic-batch artifacts.")] = 8,
+    weights: WeightsOpt = None,
+    pretrained: PretrainedOpt = False,
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option("--cache-dir", help="Export cache (default $EDGEZOO_CACHE or ~/.cache/edgezoo/artifacts)."),
+    ] = None,
+) -> None:
+    """Top-k ImageNet classes of photos or camera frames, with the inference time. Exit 1 if any file failed."""
+    import warnings
+
+    from PIL import Image
+
+    from edgezoo.predict import Failure, Predictor, collect_inputs, parse_frame_size, resolve_artifact, weights_note
+    from edgezoo.progress import console, track
+    from edgezoo.runtime import SessionOptions, open_session
+
+    if frame_range not in ("full", "video"):
+        raise EdgezooError(f"--frame-range '{frame_range}': choose full or video")
+    size = parse_frame_size(frame_size) if frame_size else None
+    paths = collect_inputs(inputs)
+    if not paths:
+        raise EdgezooError(f"no images or frames found in {', '.join(inputs)}")
+    options = SessionOptions(threads=threads, device=device, hint=hint, precision=precision)
+    artifact = resolve_artifact(
+        target,
+        weights=weights,
+        pretrained=pretrained,
+        cache_dir=cache_dir,
+        log=lambda msg: console.print(msg, markup=False, highlight=False, soft_wrap=True),
+    )
+    session = open_session(artifact, engine, options)
+    predictor = Predictor(
+        session,
+        topk=topk,
+        letterbox=letterbox,
+        frame_size=size,
+        full_range=frame_range == "full",
+        batch_size=batch_size,
+    )
+    predictor.warm_up()
+    kind = weights_note(artifact)
+    if not as_json:
+        note = " (random: the classes mean nothing)" if kind == "random" else ""
+        print(f"{artifact.model_name}: {artifact.onnx_path}")
+        print(f"engine: {session.engine} ({session.device})  weights: {kind}{note}")
+    results, failed = [], 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # too-large files still fail, one line
+        for r in track(predictor(paths), "predict", total=len(paths)) if len(paths) > 1 else predictor(paths):
+            if isinstance(r, Failure):
+                failed += 1
+                print(f"edgezoo: error: {r.error} (skipped)", file=sys.stderr)
+            elif as_json:
+                results.append({**r.to_dict(), "model": artifact.model_name, "engine": session.engine, "weights": kind})
+            else:
+                print(f"{r.image}  {r.ms:.2f} ms")
+                for t in r.topk:
+                    print(f"  {t.index:>4}  {t.label[:48]:<48} {t.prob:.4f}")
+    if as_json:
+        print(json.dumps(results, indent=2))
+    if failed:
+        print(f"edgezoo: {failed} of {len(paths)} files failed", file=sys.stderr)
+        raise typer.Exit(1)
+
+
+@app.command("bench")
+def bench_cmd(
+    items: Annotated[list[str], typer.Argument(help="Zoo model names and/or artifact files (.onnx/.json).")],
+    engines: Annotated[
+        str, typer.Option("--engines", help="torch,onnxruntime,openvino")
+    ] = "torch,onnxruntime,openvino",
+    precisions: Annotated[str, typer.Option("--precisions", help="fp32,bf16,int8")] = "fp32,bf16,int8",
+    threads: Annotated[
+        str | None, typer.Option("--threads", help="Intra-op threads, e.g. 1,2,4 (default: 1 and all cores).")
+    ] = None,
+    streams: Annotated[
+        str | None,
+        typer.Option("--streams", help="Requests in flight, e.g. 1,2,4,8 (default: 1 and the most threads)."),
+    ] = None,
+    batch_sizes: Annotated[
+        str | None, typer.Option("--batch-sizes", help="Batch sizes (default: 1 on CPU, 1,8,32 on GPUs).")
+    ] = None,
+    devices: Annotated[str, typer.Option("--devices", help="auto, or any of cpu,cuda,tensorrt.")] = "auto",
+    peers: Annotated[
+        str, typer.Option("--peers", help="eager,eager-reparam,ort-plain,nncf-default")
+    ] = "eager,eager-reparam,ort-plain,nncf-default",
+    no_peers: Annotated[bool, typer.Option("--no-peers", help="Measure edgezoo's artifacts only.")] = False,
+    duration: Annotated[float, typer.Option("--duration", help="Seconds of timing per combination.")] = 2.0,
+    warmup: Annotated[float, typer.Option("--warmup", help="Seconds of warm-up per combination.")] = 0.5,
+    calib: Annotated[
+        Path | None, typer.Option("--calib", help="Calibration images (NNCF peer, and int8 when it must be made).")
+    ] = None,
+    artifacts_dir: Annotated[
+        Path | None,
+        typer.Option("--artifacts-dir", help="Where artifacts are found or made (default: -o DIR, else ./artifacts)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON on stdout.")] = False,
+    out_dir: Annotated[Path | None, typer.Option("-o", "--out-dir", help="Write bench.json and bench.md here.")] = None,
+) -> None:
+    """Latency (1 and N threads), FPS (K requests in flight), load time, size and memory, with peers."""
+    from edgezoo.bench import BenchOptions, bench
+    from edgezoo.bench.report import markdown
+    from edgezoo.fsutil import atomic_path, write_json
+
+    doc = bench(
+        BenchOptions(
+            items=items,
+            engines=_csv(engines) or [],
+            precisions=_csv(precisions) or [],
+            threads=_csv(threads, int),
+            streams=_csv(streams, int),
+            batch_sizes=_csv(batch_sizes, int),
+            devices=_csv(devices) or ["auto"],
+            peers=[] if no_peers else (_csv(peers) or []),
+            duration=duration,
+            warmup=warmup,
+            calib=calib,
+            artifacts_dir=artifacts_dir or out_dir or Path("artifacts"),
+        )
+    )
+    text = markdown(doc)
+    if out_dir is not None:
+        write_json(out_dir / "bench.json", doc)
+        with atomic_path(out_dir / "bench.md") as tmp:
+            tmp.write_text(f"# edgezoo bench\n\n{text}\n", encoding="utf-8")
+    if as_json:
+        print(json.dumps(doc, indent=2))
+    else:
+        print(markdown(doc, details=False))
+
+
+@app.command("eval")
+def eval_command(
+    targets: Annotated[
+        list[str], typer.Argument(help="Zoo models and/or artifacts (.onnx/.json).", metavar="MODEL|ARTIFACT...")
+    ],
+    data: Annotated[Path, typer.Option("--data", help="Dataset folder (ImageFolder, ILSVRC2012, Kaggle or list).")],
+    weights: WeightsOpt = None,
+    pretrained: PretrainedOpt = False,
+    limit: Annotated[int | None, typer.Option("--limit", help="Fixed class-balanced subset of N images.")] = None,
+    engine: Annotated[
+        str, typer.Option("--engine", help="onnxruntime, openvino, torch, or auto (the card's).")
+    ] = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results document as JSON.")] = False,
+    fmt: Annotated[str, typer.Option("--format", help="auto, imagefolder, ilsvrc2012, kaggle or list.")] = "auto",
+    labels: Annotated[Path | None, typer.Option("--labels", help="Ground-truth file, if not in --data.")] = None,
+    skip_invalid: Annotated[
+        bool, typer.Option("--skip-invalid", help="Skip missing files, unknown labels, unreadable images.")
+    ] = False,
+    threads: Annotated[int | None, typer.Option("--threads", help="Engine threads (default: the engine's).")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", help="Decoding processes (0: in-process).")] = None,
+    save: Annotated[Path | None, typer.Option("--save", help="Also write the results JSON to this file.")] = None,
+    out_dir: OutDirOpt = Path("artifacts"),
+) -> None:
+    """Top-1 and Top-5 of float and INT8 artifacts on an ImageNet-style dataset, side by side."""
+    from edgezoo.evaluate import evaluate, resolve_artifacts
+    from edgezoo.fsutil import write_json
+    from edgezoo.progress import console
+
+    artifacts, notes = resolve_artifacts(targets, weights=weights, pretrained=pretrained, artifacts_dir=out_dir)
+    for note in notes:
+        console.print(f"[dim]{note}[/]")
+    report = evaluate(
+        artifacts,
+        data,
+        fmt=fmt,
+        labels=labels,
+        limit=limit,
+        engine=engine,
+        threads=threads,
+        workers=workers,
+        skip_invalid=skip_invalid,
+    )
+    if save is not None:
+        write_json(save, report)
+    if as_json:
+        print(json.dumps(report, indent=2))
+        return
+    _print_eval(report)
+
+
+def _print_eval(report: dict) -> None:
+    ds = report["dataset"]
+    out.print(
+        f"[bold]{ds['root']}[/]: {ds['format']}"
+        + (f" ({Path(ds['label_file']).name})" if ds["label_file"] else "")
+        + f", {ds['labelled']} labelled images in {ds['classes']} classes"
+    )
+    for kind, count in ds["issues"].items():
+        out.print(f"  {kind.replace('_', ' ')}: {count} (first: {ds['issue_examples'][kind]})")
+    if ds["subset_text"]:
+        out.print(f"  {ds['subset_text']}")
+    if ds["unreadable"]:
+        out.print(f"  unreadable, skipped: {ds['unreadable']} (first: {ds['unreadable_first']})")
+    table = Table(title=f"accuracy (%) on {ds['evaluated']} images")
+    table.add_column("model", overflow="fold")
+    for col in ("precision", "engine", "weights"):
+        table.add_column(col, no_wrap=True)
+    for col in ("Top-1", "Top-5", "agree"):  # agree: same top-1 class as the float artifact
+        table.add_column(col, justify="right", no_wrap=True, min_width=6)
+    for model in report["models"]:
+        for r in model["results"]:
+            w = r["weights"] or {}
+            table.add_row(
+                model["model"],
+                r["precision"],
+                r["engine"],
+                str(w.get("kind", "-")),
+                _fmt(r["top1"], ".2f"),
+                _fmt(r["top5"], ".2f"),
+                _fmt(r["agreement_top1"], ".2f"),
+            )
+    out.print(table)
+    out.print(f"{report['images_per_s']} images/s with {report['workers']} decoding workers, {report['seconds']} s")
+
+
+@app.command("run")
+def run_command(
+    model: Annotated[str, typer.Argument(help="Zoo model (see `edgezoo list`) or any timm classifier name.")],
+    weights: WeightsOpt = None,
+    pretrained: PretrainedOpt = False,
+    calib: Annotated[Path | None, typer.Option("--calib", help="Calibration images for INT8.")] = None,
+    data: Annotated[Path | None, typer.Option("--data", help="Labelled dataset for accuracy (see eval).")] = None,
+    out_dir: Annotated[Path, typer.Option("-o", "--out-dir", help="Results folder (MODEL.json + stages).")] = Path(
+        "results"
+    ),
+    limit: Annotated[int | None, typer.Option("--limit", help="Class-balanced eval subset of N images.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="Dataset format (see eval).")] = "auto",
+    duration: Annotated[float | None, typer.Option("--duration", help="Bench seconds per measurement.")] = None,
+    engines: Annotated[
+        list[str] | None, typer.Option("--engine", help="Bench engine (repeatable; default onnxruntime, openvino).")
+    ] = None,
+    threads: Annotated[
+        list[int] | None, typer.Option("--threads", help="Bench thread count (repeatable; default 1 and all cores).")
+    ] = None,
+) -> None:
+    """The whole pipeline: export -> quantize -> bench -> eval -> OUT/MODEL.json for `edgezoo table`."""
+    from edgezoo.pipeline import RunOptions, run
+
+    path, doc = run(
+        RunOptions(
+            model=model,
+            weights=weights,
+            pretrained=pretrained,
+            calib=calib,
+            data=data,
+            out_dir=out_dir,
+            limit=limit,
+            data_format=fmt,
+            duration=duration,
+            engines=tuple(engines) if engines else RunOptions.engines,
+            threads=threads,
+        )
+    )
+    out.print(f"[bold]{path}[/]")
+    for name, stage in doc["stages"].items():
+        out.print(f"  {name}: {stage['status']}" + (f" ({stage['reason']})" if stage.get("reason") else ""))
+    for precision, p in doc["precisions"].items():
+        top1 = _fmt(p["top1"], ".2f") if p["top1"] is not None else f"- ({p['accuracy_note']})"
+        out.print(
+            f"  {precision}: Top-1 {top1}, 1-thread {_fmt(p['latency_1t_ms'], '.2f')} ms,"
+            f" FPS {_fmt(p['fps'], '.1f')} ({p['engine'] or '-'})"
+        )
+
+
+def _csv(value: str | None, cast: type = str) -> list | None:
+    """A comma-separated option as a list (None stays None: the default applies)."""
+    if value is None:
+        return None
+    try:
+        return [cast(v.strip()) for v in value.split(",") if v.strip()]
+    except ValueError as exc:
+        raise EdgezooError(f"cannot read '{value}' as a comma-separated list of {cast.__name__}") from exc
+
+
+@app.command("table")
+def table_command(
+    results: Annotated[Path, typer.Option("--results", help="Folder of results JSON from `edgezoo run`.")] = Path(
+        "results"
+    ),
+    md: Annotated[Path | None, typer.Option("--md", help="Also write the table as markdown.")] = None,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Also write a Top-1 vs latency PNG.")] = None,
+) -> None:
+    """The zoo table: the seeds' columns for every model, with the RDK X5 and timm reference figures."""
+    from edgezoo import report
+    from edgezoo.artifact import command_line
+    from edgezoo.progress import console
+
+    docs, notes = report.read_results(results)
+    for note in notes:
+        console.print(f"[dim]{note}[/]")
+    table = Table(title=f"edgezoo results ({results})")
+    rows = report.table_rows(docs)
+    for i, col in enumerate(report.COLUMNS):
+        table.add_column(col, justify="left" if i == 0 else "right", no_wrap=i == 0)
+    for row in rows:
+        table.add_row(*row)
+    if out.width >= 160:
+        out.print(table)
+    else:  # 13 columns do not fit: one block per model instead
+        for row in rows:
+            out.print(f"[bold]{row[0]}[/]")
+            for col, cell in zip(report.COLUMNS[1:], row[1:], strict=True):
+                out.print(f"  {col}: {cell}")
+    for line in report.caption(docs):
+        out.print(f"[dim]{line}[/]")
+    if md is not None:
+        report.write_markdown(docs, md, command_line())
+        out.print(f"wrote {md}")
+    if plot is not None:
+        for note in report.plot(docs, plot):
+            console.print(f"[dim]not plotted: {note}[/]")
+        out.print(f"wrote {plot}")
 
 
 def main() -> None:
