@@ -48,6 +48,6 @@ def test_notebook_runs_offline_in_a_clean_kernel(name, tmp_path):
     images = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]
     assert f"edgezoo 0.1.0 from {ROOT / 'src' / 'edgezoo'}" in streams  # this checkout, not another install
     assert "967  espresso" in streams  # real weights, real photo
-    assert "SKIPPED: quantization" in streams or " int8 " in streams
+    assert ".int8.onnx int8 engine" in streams
     assert streams.count("weights): ") >= 5 and "openvino fp32" in streams
     assert len(images) == 2  # the photo and the latency figure
