@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from edgezoo.errors import EdgezooError
+from edgezoo.fsutil import sha256_file
 from edgezoo.preprocess import find_images, load_image, resize_crop
 from edgezoo.progress import track
 from edgezoo.zoo import ModelCard
@@ -52,14 +53,6 @@ class ImageSet:
         }
 
 
-def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def load_crops(
     files: list[Path], card: ModelCard, limit: int | None, description: str, exclude: set[str] | None = None
 ) -> ImageSet:
@@ -74,7 +67,7 @@ def load_crops(
         if len(result.crops) >= wanted:
             break
         try:
-            digest = _file_digest(path)
+            digest = sha256_file(path)
         except OSError as exc:
             result.skipped.append(f"{path}: {exc.strerror or exc}")
             continue

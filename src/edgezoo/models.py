@@ -8,13 +8,13 @@ import timm
 import torch
 
 from edgezoo.errors import EdgezooError
+from edgezoo.fsutil import sha256_file
 from edgezoo.weights import (
     WeightsSource,
     load_into,
     map_by_order,
     packaged_weights_path,
     read_checkpoint,
-    sha256_file,
 )
 from edgezoo.zoo import ModelCard
 

@@ -51,8 +51,9 @@ def cache_root() -> Path:
 
 def _wanted_weights(card: Any, weights: Path | None, pretrained: bool) -> tuple[str, dict[str, Any]]:
     """A cache folder name for the requested weights, and what a matching artifact card must say."""
+    from edgezoo.fsutil import sha256_file
     from edgezoo.models import DEFAULT_SEED
-    from edgezoo.weights import packaged_weights_path, sha256_file
+    from edgezoo.weights import packaged_weights_path
 
     if weights is not None:
         if not Path(weights).is_file():

@@ -6,7 +6,6 @@ User checkpoints never go through pickle's arbitrary code path: safetensors, or 
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import re
 from collections.abc import Mapping
@@ -38,14 +37,6 @@ class WeightsSource:
         if self.kind == "random":
             return f"random (seed {self.seed})"
         return f"{self.kind}: {self.path}" if self.path else self.kind
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _unwrap(obj: object, path: Path) -> dict[str, torch.Tensor]:
