@@ -9,15 +9,16 @@
    OpenVINO forced to f32 and in ONNX Runtime.
 3. NV12-input artifacts give the same top-1 as the RGB-input path on real photos.
 
-Images: the seven photos bundled with matplotlib/scikit-image. Calibration uses crops, scales and
-mirror images of four of them; the held-out set is the other three photos whole plus crops of them,
-so held-out images are never calibrated on and come from different scenes.
+Images: the nine real photos bundled with matplotlib/scikit-image. Calibration uses crops, scales
+and mirror images of four of them; the held-out set is the other five photos whole plus 39 crops of
+each (200 images), so held-out images are never calibrated on and come from different scenes.
 
 Timing: every candidate of a model is timed in the same process, interleaved round-robin, medians
 of single-image runs after warm-up. The machine may be shared: read ratios, not absolute ms.
 
-Usage: python benchmarks/quantize_targets.py [--quick]   (writes benchmarks/results/quantize_targets.json
-and docs/quantize_targets.md)
+Usage: python benchmarks/quantize_targets.py [--quick] [--only lite0|transformers]   (writes
+benchmarks/results/quantize_targets.json and docs/quantize_targets.md; with --only, the other part's
+results are kept from the previous JSON)
 """
 
 from __future__ import annotations
@@ -40,17 +41,17 @@ sys.path.insert(0, str(ROOT / "src"))
 import edgezoo  # noqa: E402,F401  (torchvision shim before timm)
 from edgezoo.artifact import now_iso, versions  # noqa: E402
 from edgezoo.export import export  # noqa: E402
-from edgezoo.frontend import FrontEnd, InputSpec  # noqa: E402
+from edgezoo.frontend import PREFIX, FrontEnd, InputSpec  # noqa: E402
 from edgezoo.int8 import model_card_of, quantize_artifact  # noqa: E402
 from edgezoo.preprocess import find_images, load_image, normalize, resize_crop  # noqa: E402
 from edgezoo.qconfig import QuantConfig, load_config  # noqa: E402
 from edgezoo.runtime import SessionOptions, open_session  # noqa: E402
-from edgezoo.samples import sample_photos, write_photo_variants  # noqa: E402
+from edgezoo.samples import more_photos, sample_photos, write_photo_variants  # noqa: E402
 from edgezoo.zoo import get_card  # noqa: E402
 
 TRANSFORMERS = ["fastvit_t8", "fastvit_t12", "fastvit_s12", "fastvit_sa12", "efficientformer_l1", "efficientformer_l3"]
 CALIB_PHOTOS = ("chelsea", "astronaut", "rocket", "hubble_deep_field")
-HELD_OUT_PHOTOS = ("grace_hopper", "coffee", "motorcycle_left")
+HELD_OUT_PHOTOS = ("grace_hopper", "coffee", "motorcycle_left", "motorcycle_right", "camera")
 RESULTS = ROOT / "benchmarks" / "results" / "quantize_targets.json"
 DOC = ROOT / "docs" / "quantize_targets.md"
 
@@ -67,7 +68,7 @@ def machine() -> dict[str, object]:
 
 
 def make_images(root: Path, calib_per_photo: int, held_per_photo: int) -> tuple[Path, Path]:
-    photos = {p.stem: p for p in sample_photos()}
+    photos = {p.stem: p for p in sample_photos() + more_photos()}
     missing = [n for n in CALIB_PHOTOS + HELD_OUT_PHOTOS if n not in photos]
     if missing:
         raise SystemExit(f"sample photos missing ({', '.join(missing)}): pip install scikit-image")
@@ -93,47 +94,72 @@ def interleaved_ms(runs: dict[str, tuple[object, np.ndarray]], rounds: int, per_
     return {k: round(statistics.median(v), 3) for k, v in times.items()}
 
 
+def same_core(a: Path, b: Path) -> bool:
+    """Whether two artifacts hold the same int8 model behind their front ends (same initializers)."""
+    import onnx
+
+    def core(path: Path) -> dict[str, bytes]:
+        model = onnx.load(path)
+        return {i.name: i.SerializeToString() for i in model.graph.initializer if not i.name.startswith(PREFIX)}
+
+    return core(a) == core(b)
+
+
 def lite0_targets(work: Path, calib: Path, held_out: Path) -> dict[str, object]:
     card = get_card("tf_efficientnet_lite0")
     source, _ = export(card, pretrained=True, out_dir=work / "lite0")
     shipped = load_config(card.quantize_config)
-    nv12 = quantize_artifact(source, calib, config=shipped, holdout_dir=held_out, out_dir=work / "lite0_nv12")
+    files = find_images(held_out)
+    n_held = len(files)
+    nv12 = quantize_artifact(
+        source, calib, config=shipped, holdout_dir=held_out, num_holdout=n_held, out_dir=work / "lite0_nv12"
+    )
     data = json.loads(json.dumps(shipped.data))
     data["input"]["type"] = "rgb"
     rgb_config = QuantConfig(data, f"{shipped.source} with input.type rgb", shipped.chain)
-    rgb = quantize_artifact(source, calib, config=rgb_config, holdout_dir=held_out, out_dir=work / "lite0_rgb")
+    rgb = quantize_artifact(
+        source, calib, config=rgb_config, holdout_dir=held_out, num_holdout=n_held, out_dir=work / "lite0_rgb"
+    )
 
-    files = find_images(held_out)
     crops = [resize_crop(load_image(p), card.img_size, card.crop_pct, card.interpolation) for p in files]
-    whole = sample_photos()  # the seven photos whole (four of them were also calibrated on, as variants)
+    whole = sample_photos() + more_photos()  # all nine whole (four were also calibrated on, as variants)
     whole_crops = [resize_crop(load_image(p), card.img_size, card.crop_pct, card.interpolation) for p in whole]
     float_session = open_session(source, "onnxruntime")
     float_logits = [float_session.run(normalize(c, card.mean, card.std))[0] for c in crops + whole_crops]
     float_top1 = [int(z.argmax()) for z in float_logits]
-    top1 = {}
+
+    def margin(z: np.ndarray) -> float:
+        top = np.sort(z.ravel())[-2:]
+        return round(float(top[1] - top[0]), 3)
+
+    top1, margins = {}, {}
     for name, result in (("nv12", nv12), ("rgb", rgb)):
         spec = InputSpec.from_config(result.artifact.card["quantization"]["config"]["input"], card)
         front = FrontEnd(spec, card)
         session = open_session(result.artifact)
-        top1[name] = [int(session.run(front.frames(c)).argmax()) for c in crops + whole_crops]
+        logits = [session.run(front.frames(c)) for c in crops + whole_crops]
+        top1[name] = [int(z.argmax()) for z in logits]
+        margins[name] = [margin(z) for z in logits]
     n = len(crops)
-
-    def margin(z: np.ndarray) -> float:
-        top = np.sort(z)[-2:]
-        return round(float(top[1] - top[0]), 3)
-
     per_image = [
         {
             "image": path.name,
             "float_top1": float_top1[i],
             "float_margin": margin(float_logits[i]),
             "int8_nv12_top1": top1["nv12"][i],
+            "int8_nv12_margin": margins["nv12"][i],
             "int8_rgb_top1": top1["rgb"][i],
+            "int8_rgb_margin": margins["rgb"][i],
         }
         for i, path in enumerate([*files, *whole])
     ]
     disagreements = [r for r in per_image[:n] if len({r["float_top1"], r["int8_nv12_top1"], r["int8_rgb_top1"]}) > 1]
     fid = nv12.fidelity
+    fid_rgb = rgb.fidelity
+
+    def share(rows: list[dict[str, object]], a: str, b: str) -> float:
+        return round(float(np.mean([r[a] == r[b] for r in rows])), 4)
+
     x_float = normalize(crops[0], card.mean, card.std)
     spec = InputSpec.from_config(shipped.input, card)
     timing = interleaved_ms(
@@ -158,8 +184,16 @@ def lite0_targets(work: Path, calib: Path, held_out: Path) -> dict[str, object]:
         "top5_overlap": fid["top5_overlap"],
         "worst_layers": fid["layers_worst_first"][:5],
         "target_met": fid["top1_agreement"] >= 0.99 and fid["logit_cosine_mean"] >= 0.995,
-        "nv12_vs_rgb_top1_same": float(np.mean([r["int8_nv12_top1"] == r["int8_rgb_top1"] for r in per_image[:n]])),
-        "nv12_vs_float_rgb_top1_same": float(np.mean([r["int8_nv12_top1"] == r["float_top1"] for r in per_image[:n]])),
+        "rgb_artifact": {
+            "top1_agreement": fid_rgb["top1_agreement"],
+            "logit_cosine_mean": fid_rgb["logit_cosine_mean"],
+            "logit_cosine_min": fid_rgb["logit_cosine_min"],
+        },
+        "nv12_rgb_same_int8_core": same_core(nv12.artifact.onnx_path, rgb.artifact.onnx_path),
+        "nv12_vs_rgb_top1_same": share(per_image[:n], "int8_nv12_top1", "int8_rgb_top1"),
+        "nv12_vs_float_rgb_top1_same": share(per_image[:n], "int8_nv12_top1", "float_top1"),
+        "rgb_vs_float_rgb_top1_same": share(per_image[:n], "int8_rgb_top1", "float_top1"),
+        "whole_nv12_vs_rgb_top1_same": share(per_image[n:], "int8_nv12_top1", "int8_rgb_top1"),
         "held_out_disagreements": disagreements,
         "whole_photos": per_image[n:],
         "latency_ms_1thread": timing,
@@ -203,8 +237,16 @@ def transformer_targets(name: str, work: Path, calib: Path, held_out: Path, num_
     }
 
 
+def _row(r: dict[str, object]) -> str:
+    return (
+        f"| {r['image']} | {r['float_top1']} ({r['float_margin']}) | {r['int8_nv12_top1']} ({r['int8_nv12_margin']}) |"
+        f" {r['int8_rgb_top1']} ({r['int8_rgb_margin']}) |"
+    )
+
+
 def write_doc(report: dict[str, object]) -> None:
     lite = report["lite0"]
+    rgb_fid = lite["rgb_artifact"]
     lines = [
         "# Quantization targets (issue #3), measured",
         "",
@@ -227,33 +269,44 @@ def write_doc(report: dict[str, object]) -> None:
         f"| mean logit cosine | {lite['logit_cosine_mean']:.4f} (min {lite['logit_cosine_min']:.4f}) | >= 0.995 |"
         f" {lite['logit_cosine_mean'] >= 0.995} |",
         f"| top-5 overlap | {lite['top5_overlap']:.3f} | | |",
-        f"| NV12 artifact top-1 = RGB artifact top-1 | {lite['nv12_vs_rgb_top1_same']:.3f} | 1.0 |"
+        f"| RGB-input artifact: top-1 agreement / mean cosine | {rgb_fid['top1_agreement']:.3f} /"
+        f" {rgb_fid['logit_cosine_mean']:.4f} | >= 0.99 / >= 0.995 |"
+        f" {rgb_fid['top1_agreement'] >= 0.99 and rgb_fid['logit_cosine_mean'] >= 0.995} |",
+        f"| NV12 and RGB artifacts share one int8 core | {lite['nv12_rgb_same_int8_core']} | True |"
+        f" {lite['nv12_rgb_same_int8_core']} |",
+        f"| NV12 artifact top-1 = RGB artifact top-1, held out | {lite['nv12_vs_rgb_top1_same']:.3f} | 1.0 |"
         f" {lite['nv12_vs_rgb_top1_same'] == 1.0} |",
-        f"| NV12 int8 top-1 = float (RGB) top-1 | {lite['nv12_vs_float_rgb_top1_same']:.3f} | | |",
+        f"| NV12 artifact top-1 = RGB artifact top-1, {len(lite['whole_photos'])} photos whole |"
+        f" {lite['whole_nv12_vs_rgb_top1_same']:.3f} | 1.0 | {lite['whole_nv12_vs_rgb_top1_same'] == 1.0} |",
+        f"| NV12 int8 / RGB int8 top-1 = float (RGB) top-1, held out | {lite['nv12_vs_float_rgb_top1_same']:.3f} /"
+        f" {lite['rgb_vs_float_rgb_top1_same']:.3f} | | |",
         f"| latency 1 thread, {lite['engine']}: fp32 / int8 (NV12 in) | {lite['latency_ms_1thread']['fp32']:.2f} /"
         f" {lite['latency_ms_1thread']['int8']:.2f} ms | | |",
         "",
-        "Held-out images where float, NV12 int8 and RGB int8 do not all agree (margin = float top-1 minus"
+        "The top-1 agreement and cosine rows compare each int8 artifact with the float export fed the same"
+        " decoded pixels (for NV12: after chroma subsampling), i.e. they measure quantization alone; the"
+        " NV12 = RGB rows compare the two deployed artifacts on the same crops, front ends included.",
+        "",
+        "Held-out images where float, NV12 int8 and RGB int8 do not all agree (margin = top-1 minus"
         " top-2 logit: small margins are near-ties):",
         "",
-        "| image | float top-1 (margin) | NV12 int8 | RGB int8 |",
+        "| image | float top-1 (margin) | NV12 int8 (margin) | RGB int8 (margin) |",
         "|---|---|---|---|",
-        *(
-            f"| {r['image']} | {r['float_top1']} ({r['float_margin']}) | {r['int8_nv12_top1']} | {r['int8_rgb_top1']} |"
-            for r in lite["held_out_disagreements"]
-        ),
+        *(_row(r) for r in lite["held_out_disagreements"]),
         "",
-        "The seven photos whole (ImageNet class index of the top-1):",
+        f"The {len(lite['whole_photos'])} photos whole (ImageNet class index of the top-1):",
         "",
-        "| photo | float (margin) | NV12 int8 | RGB int8 |",
+        "| photo | float (margin) | NV12 int8 (margin) | RGB int8 (margin) |",
         "|---|---|---|---|",
-        *(
-            f"| {r['image']} | {r['float_top1']} ({r['float_margin']}) | {r['int8_nv12_top1']} | {r['int8_rgb_top1']} |"
-            for r in lite["whole_photos"]
-        ),
+        *(_row(r) for r in lite["whole_photos"]),
         "",
         "## Six transformers, shipped configs: int8 vs fp32 at 1 thread",
         "",
+        *(
+            [f"(From the run of {report['transformers_date']}; this run measured lite0 only.)", ""]
+            if report.get("transformers_date") != report["date"]
+            else []
+        ),
         "fp32 same engine = the float export in the engine the int8 card names, at that engine's defaults"
         " (OpenVINO runs it in bf16 on this CPU: the strictest float baseline). Random weights.",
         "",
@@ -276,21 +329,38 @@ def write_doc(report: dict[str, object]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer images (a smoke run, not for the record)")
+    parser.add_argument(
+        "--only", choices=("lite0", "transformers"), help="measure one part; keep the other from the previous JSON"
+    )
     args = parser.parse_args()
+    previous = json.loads(RESULTS.read_text(encoding="utf-8")) if args.only and RESULTS.is_file() else {}
+    if args.only and not previous:
+        raise SystemExit(f"--only needs a previous full run's {RESULTS.relative_to(ROOT)}")
     started = time.time()
     load_start = round(os.getloadavg()[0], 2)
     with tempfile.TemporaryDirectory(prefix="edgezoo-qtargets-") as tmp:
         work = Path(tmp)
-        calib, held_out = make_images(work / "images", 6 if args.quick else 25, 4 if args.quick else 12)
-        lite0 = lite0_targets(work, calib, held_out)
-        print(json.dumps({k: v for k, v in lite0.items() if k != "worst_layers"}, indent=1), flush=True)
-        transformers = {}
-        for name in TRANSFORMERS:
-            transformers[name] = transformer_targets(name, work, calib, held_out, 16 if args.quick else 64)
-            print(name, json.dumps(transformers[name]), flush=True)
+        calib, held_out = make_images(work / "images", 6 if args.quick else 50, 4 if args.quick else 40)
+        date = now_iso()
+        if args.only == "transformers":
+            lite0 = previous["lite0"]
+        else:
+            lite0 = lite0_targets(work, calib, held_out)
+            print(json.dumps({k: v for k, v in lite0.items() if k != "worst_layers"}, indent=1), flush=True)
+        transformers, transformers_date = {}, date
+        if args.only == "lite0":
+            transformers = previous["transformers"]
+            transformers_date = previous.get("transformers_date", previous["date"])
+        else:
+            for name in TRANSFORMERS:
+                transformers[name] = transformer_targets(name, work, calib, held_out, 16 if args.quick else 64)
+                print(name, json.dumps(transformers[name]), flush=True)
     report = {
-        "date": now_iso(),
-        "command": "python benchmarks/quantize_targets.py" + (" --quick" if args.quick else ""),
+        "date": date,
+        "transformers_date": transformers_date,
+        "command": "python benchmarks/quantize_targets.py"
+        + (" --quick" if args.quick else "")
+        + (f" --only {args.only}" if args.only else ""),
         "seconds": round(time.time() - started, 1),
         "machine": machine(),
         "load_average_start": load_start,

@@ -107,6 +107,8 @@ def test_config_inherits_and_overrides_its_base(tmp_path):
         ("input: {type: rgb, scale: [1, 2]}\n", "input.scale: expected three numbers"),
         ("precision: {op_types: {Softmax: fp8}}\n", "precision.op_types: Softmax: 'fp8' is not one of"),
         ("engine: {quantizer: nncf}\nprecision: {nodes: {a: int16}}\n", "int16 needs engine.quantizer onnxruntime"),
+        ("calibration: {bias_correction: 1}\n", "calibration.bias_correction: must be true or false"),
+        ("engine: {quantizer: nncf}\ncalibration: {bias_correction: true}\n", "corrects biases itself"),
         ("base: no_such_config\n", "no config named 'no_such_config'"),
         ("input: [1, 2\n", "not valid YAML"),
     ],
@@ -231,6 +233,58 @@ def test_float_conv_keeps_float_weights_in_onnxruntime(lite0, tmp_path):
     assert not broken[0].held, broken  # ORT made it an integer convolution after all
 
 
+def _two_conv_model() -> onnx.ModelProto:
+    """Depthwise 3x3 conv -> Relu -> 1x1 conv, random weights: int8 weights shift its output mean."""
+    from onnx import helper, numpy_helper
+
+    rng = np.random.default_rng(3)
+    inits = [
+        numpy_helper.from_array(rng.standard_normal((8, 1, 3, 3)).astype(np.float32), "w1"),
+        numpy_helper.from_array(rng.standard_normal(8).astype(np.float32), "b1"),
+        numpy_helper.from_array((rng.standard_normal((5, 8, 1, 1)) * 3).astype(np.float32), "w2"),
+        numpy_helper.from_array(rng.standard_normal(5).astype(np.float32), "b2"),
+    ]
+    nodes = [
+        helper.make_node("Conv", ["input", "w1", "b1"], ["c1"], name="dw", group=8, pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c1"], ["r1"], name="relu"),
+        helper.make_node("Conv", ["r1", "w2", "b2"], ["logits"], name="pw"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "two_conv",
+        [helper.make_tensor_value_info("input", onnx.TensorProto.FLOAT, [1, 8, 16, 16])],
+        [helper.make_tensor_value_info("logits", onnx.TensorProto.FLOAT, [1, 5, 16, 16])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model
+
+
+def test_bias_correction_removes_the_mean_shift_of_int8_weights(tmp_path):
+    import onnxruntime as ort
+
+    model = _two_conv_model()
+    rng = np.random.default_rng(4)
+    calib = [(rng.standard_normal((1, 8, 16, 16)) + 2.0).astype(np.float32) for _ in range(16)]
+    held = [(rng.standard_normal((1, 8, 16, 16)) + 2.0).astype(np.float32) for _ in range(16)]
+
+    def outputs(m: onnx.ModelProto) -> np.ndarray:
+        session = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+        return np.stack([session.run(None, {"input": x})[0] for x in held])
+
+    reference = outputs(model)
+    shift, biases = {}, {}
+    for flag in ("false", "true"):
+        cfg = load_config(_write(tmp_path / f"bc_{flag}.yaml", f"calibration: {{bias_correction: {flag}}}\n"))
+        quantized = quantize_graph(model, calib, cfg, {})
+        biases[flag] = {i.name: i.SerializeToString() for i in quantized.graph.initializer if i.data_type == 6}
+        # Mean error per output channel over images and pixels: what bias correction targets.
+        shift[flag] = np.abs((outputs(quantized) - reference).mean(axis=(0, 1, 3, 4))).mean()
+    assert biases["true"].keys() == biases["false"].keys() and biases["true"] != biases["false"]
+    assert shift["true"] < 0.5 * shift["false"], shift
+
+
 def test_int16_override_in_onnxruntime(l1, tmp_path):
     model = onnx.load(l1.onnx_path)
     cfg = load_config(_write(tmp_path / "i16.yaml", "precision: {op_types: {Softmax: int16}}\n"))
@@ -314,6 +368,12 @@ def test_lite0_real_weights_fidelity_nv12_and_rgb(cli, lite0, image_sets, tmp_pa
         front = FrontEnd(InputSpec.from_config(load_config(cfg).input, card), card)
         results[kind] = [int(session.run(front.frames(c)).argmax()) for c in crops]
         assert artifact.card["input"]["dtype"] == "uint8"
+    # One int8 core behind both front ends: calibration does not depend on the input type.
+    cores = []
+    for kind in ("nv12", "rgb"):
+        model = onnx.load(tmp_path / kind / "tf_efficientnet_lite0.int8.onnx")
+        cores.append({i.name: i.SerializeToString() for i in model.graph.initializer if "frontend/" not in i.name})
+    assert cores[0] == cores[1]
     # NV12 frames and RGB frames give the same top-1 (and mostly the float model's).
     same = np.mean([a == b for a, b in zip(results["nv12"], results["rgb"], strict=True)])
     assert same >= 0.9, results

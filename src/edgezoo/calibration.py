@@ -2,8 +2,8 @@
 
 Calibration pixels go through the same geometry as evaluation (``preprocess.resize_crop``: short
 side to size / crop_pct, centre crop), as the seeds do for their calibration data. What comes out is
-uint8 RGB crops; turning them into the deployed input (NV12 frames, NHWC uint8, float tensors) is
-the front end's job, so calibration always sees exactly what the deployed model will see.
+uint8 RGB crops; the quantizer calibrates on them as normalised RGB tensors, whatever frames the
+deployed front end takes (NV12, NHWC uint8, float), so the int8 core is the same for every input type.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ Only opset-11 operators are used, so the front end fits any exported opset (11..
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -81,6 +81,14 @@ class InputSpec:
             "formula": "(pixel - mean) * scale",
         }
         return block
+
+
+def core_spec(spec: InputSpec) -> InputSpec:
+    """The input every front end of ``spec``'s normalisation feeds the model: RGB crops, normalised.
+
+    Calibration runs on these tensors, so the quantized core does not depend on the input format.
+    """
+    return spec if spec.type == "float" else replace(spec, type="rgb")
 
 
 def encode(crop: np.ndarray, spec: InputSpec, card: ModelCard) -> np.ndarray:

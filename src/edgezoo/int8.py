@@ -167,7 +167,12 @@ class _Quantizer:
         self.reference: list[np.ndarray] = []
 
     def set_data(self, calibration: ImageSet, held_out: ImageSet) -> None:
-        self.calib = [self.front.model_input(c) for c in calibration.crops]
+        # The quantized core is calibrated on the same float tensors whatever the input type: the
+        # crops as RGB, normalised with the config's mean/scale. NV12, RGB and BGR artifacts of one
+        # config then share a bit-identical int8 core and differ only in their float front end
+        # (for NV12: chroma subsampling), instead of getting scales from differently decoded pixels.
+        core_front = frontend.FrontEnd(frontend.core_spec(self.spec), self.card)
+        self.calib = [core_front.model_input(c) for c in calibration.crops]
         self.frames = [self.front.frames(c) for c in held_out.crops]
         # The float export on the very pixels the int8 model's front end produces.
         self.reference = _logits(self.source, "onnxruntime", [self.front.model_input(c) for c in held_out.crops])

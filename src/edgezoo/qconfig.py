@@ -37,7 +37,13 @@ MODEL_TYPES = ("cnn", "transformer")
 # The schema: for each section, its keys and a default (None: "not set").
 _SCHEMA: dict[str, dict[str, Any]] = {
     "input": {"type": "float", "mean": None, "scale": None, "range": "full"},
-    "calibration": {"count": 200, "method": "minmax", "percentile": 99.999, "per_channel": True},
+    "calibration": {
+        "count": 200,
+        "method": "minmax",
+        "percentile": 99.999,
+        "per_channel": True,
+        "bias_correction": False,
+    },
     "precision": {"default": "int8", "op_types": {}, "nodes": {}},
     "engine": {
         "runtime": "onnxruntime",
@@ -226,7 +232,8 @@ def _validate(cfg: dict[str, Any], origin: dict[str, str], label: str) -> None:
     pct = cfg["calibration"]["percentile"]
     if not isinstance(pct, int | float) or isinstance(pct, bool) or not 50.0 < pct <= 100.0:
         raise _fail(origin, "calibration.percentile", label, f"must be a number in (50, 100], got {pct!r}")
-    for key in ("calibration.per_channel", "engine.rewrite_grouped_conv", "engine.smooth_quant"):
+    bool_keys = ("calibration.per_channel", "calibration.bias_correction", "engine.rewrite_grouped_conv")
+    for key in (*bool_keys, "engine.smooth_quant"):
         section, name = key.split(".")
         if not isinstance(cfg[section][name], bool):
             raise _fail(origin, key, label, f"must be true or false, got {cfg[section][name]!r}")
@@ -243,6 +250,10 @@ def _validate(cfg: dict[str, Any], origin: dict[str, str], label: str) -> None:
                 raise _fail(origin, key, label, f"{name}: {value!r} is not one of {', '.join(PRECISIONS)}")
             if value == "int16" and cfg["engine"]["quantizer"] == "nncf":
                 raise _fail(origin, key, label, f"{name}: int16 needs engine.quantizer onnxruntime (NNCF: float)")
+    if cfg["engine"]["quantizer"] == "nncf" and cfg["calibration"]["bias_correction"]:
+        raise _fail(
+            origin, "calibration.bias_correction", label, "the nncf quantizer corrects biases itself: set it false"
+        )
     if cfg["engine"]["quantizer"] == "nncf" and cfg["calibration"]["method"] != "minmax":
         raise _fail(
             origin, "calibration.method", label, "the nncf quantizer chooses its own ranges: use minmax with it"

@@ -14,8 +14,9 @@ QLinearSoftmax (findings.md), so a float node here loses *all* Q/DQ pairs around
 override is checked in the graph the engine actually runs (:func:`verify_overrides`).
 
 The float front end (camera frames -> model input, :mod:`edgezoo.frontend`) is added after
-quantization, so it is never quantized, and calibration feeds the model exactly the tensors the
-front end produces from the calibration frames.
+quantization, so it is never quantized. Calibration feeds the model the calibration crops as
+normalised RGB tensors whatever the input type (:func:`edgezoo.frontend.core_spec`), so one config
+gives the same int8 core behind an NV12, RGB or BGR front end.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from typing import Any
 import numpy as np
 import onnx
 
+from edgezoo.biascorr import correct_biases
 from edgezoo.errors import EdgezooError
 from edgezoo.qconfig import QuantConfig
 
@@ -303,7 +305,11 @@ def _ort_quantize(
             calibrate_method=method,
             extra_options=extra,
         )
-    return strip_qdq_around(onnx.load(target), floats, model)
+    quantized = strip_qdq_around(onnx.load(target), floats, model)
+    if cal["bias_correction"]:
+        corrected = correct_biases(quantized, model, calib)
+        log.info("bias correction: %d Conv/Gemm biases adjusted", len(corrected))
+    return quantized
 
 
 def _nncf_quantize(

@@ -15,6 +15,12 @@ _SKIMAGE = (
     ("chelsea.png", "coffee.png", "astronaut.png", "rocket.jpg", "motorcycle_left.png", "hubble_deep_field.jpg"),
 )
 
+# More real photographs in scikit-image's data folder, kept out of sample_photos() (whose set the
+# tests and the offline fallbacks rely on): the right view of the motorcycle stereo pair (same scene
+# as motorcycle_left: never split the two across calibration and held-out sets) and the grayscale
+# "cameraman" photo. The other images there are textures, microscopy, scans or drawings.
+_SKIMAGE_MORE = ("skimage", "data", ("motorcycle_right.png", "camera.png"))
+
 
 def _package_dir(name: str) -> Path | None:
     spec = importlib.util.find_spec(name)
@@ -23,14 +29,23 @@ def _package_dir(name: str) -> Path | None:
     return Path(spec.origin).parent
 
 
-def sample_photos() -> list[Path]:
-    """Every bundled real photo found, matplotlib's first (it is always installed)."""
+def _find(*sources: tuple[str, str, tuple[str, ...]]) -> list[Path]:
     found: list[Path] = []
-    for package, folder, names in (_MATPLOTLIB, _SKIMAGE):
+    for package, folder, names in sources:
         root = _package_dir(package)
         if root is not None:
             found += [root / folder / n for n in names if (root / folder / n).is_file()]
     return found
+
+
+def sample_photos() -> list[Path]:
+    """Every bundled real photo found, matplotlib's first (it is always installed)."""
+    return _find(_MATPLOTLIB, _SKIMAGE)
+
+
+def more_photos() -> list[Path]:
+    """Further real photos from scikit-image (see ``_SKIMAGE_MORE``), for larger held-out sets."""
+    return _find(_SKIMAGE_MORE)
 
 
 def default_photo() -> Path:
