@@ -31,6 +31,19 @@ def _run_onnx(path, x: np.ndarray) -> np.ndarray:
     return session.run(None, {session.get_inputs()[0].name: x})[0]
 
 
+def _photo_input(path, model_card: dict) -> np.ndarray:
+    """A real photo preprocessed as the artifact's model card says, at the deployed 224 px."""
+    mc = model_card
+    return prepare(
+        path,
+        size=(224, 224),
+        crop_pct=mc["crop_pct"],
+        interpolation=mc["interpolation"],
+        mean=mc["mean"],
+        std=mc["std"],
+    )
+
+
 def _cosine(a: np.ndarray, b: np.ndarray) -> float:
     a, b = a.ravel().astype(np.float64), b.ravel().astype(np.float64)
     return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
@@ -80,14 +93,7 @@ def test_export_matches_our_timm_model(cli, tmp_path, checkpoints, photos, name,
     mc = card["model_card"]
     for x in (
         np.random.default_rng(7).standard_normal((1, 3, 224, 224), dtype=np.float32),
-        prepare(
-            photos["chelsea"],
-            size=(224, 224),
-            crop_pct=mc["crop_pct"],
-            interpolation=mc["interpolation"],
-            mean=mc["mean"],
-            std=mc["std"],
-        ),
+        _photo_input(photos["chelsea"], mc),
     ):
         with torch.no_grad():
             expected = reference(torch.from_numpy(x)).numpy()
@@ -108,14 +114,7 @@ def test_lite0_real_weights_export_classifies_like_pytorch(cli, tmp_path, photos
     mc = card["model_card"]
     expected_classes = {"coffee": {967}, "chelsea": {281, 282, 285}}  # espresso; tabby/tiger/Egyptian cat
     for stem, classes in expected_classes.items():
-        x = prepare(
-            photos[stem],
-            size=(224, 224),
-            crop_pct=mc["crop_pct"],
-            interpolation=mc["interpolation"],
-            mean=mc["mean"],
-            std=mc["std"],
-        )
+        x = _photo_input(photos[stem], mc)
         with torch.no_grad():
             torch_top = int(model(torch.from_numpy(x)).argmax())
         onnx_top = int(_run_onnx(tmp_path / "tf_efficientnet_lite0.onnx", x).argmax())

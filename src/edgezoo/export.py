@@ -18,6 +18,7 @@ import torch
 
 from edgezoo.artifact import Artifact, command_line, now_iso, versions, write_artifact
 from edgezoo.errors import EdgezooError
+from edgezoo.fidelity import cosine
 from edgezoo.models import build_model, count_params, reparameterized
 from edgezoo.preprocess import prepare
 from edgezoo.progress import steps
@@ -83,10 +84,10 @@ def _compare(name: str, reference: np.ndarray, got: np.ndarray) -> CheckResult:
     ref = reference.reshape(-1).astype(np.float64)
     out = got.reshape(-1).astype(np.float64)
     diff = float(np.max(np.abs(ref - out)))
-    cosine = float(ref @ out / max(np.linalg.norm(ref) * np.linalg.norm(out), 1e-30))
+    similarity = cosine(ref, out)
     allowed = REL_ABS_DIFF_MAX * max(1.0, float(np.max(np.abs(ref))))
     return CheckResult(
-        name, diff, cosine, int(ref.argmax()), int(out.argmax()), cosine >= COSINE_MIN and diff <= allowed
+        name, diff, similarity, int(ref.argmax()), int(out.argmax()), similarity >= COSINE_MIN and diff <= allowed
     )
 
 

@@ -24,14 +24,15 @@ TOP_K = 5
 LAYERS_IN_CARD = 40
 
 
-def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """Cosine similarity of two tensors, flattened, in float64 (logits can be nearly parallel)."""
     a64, b64 = a.ravel().astype(np.float64), b.ravel().astype(np.float64)
     return float(a64 @ b64 / max(np.linalg.norm(a64) * np.linalg.norm(b64), 1e-30))
 
 
 def compare_logits(reference: Sequence[np.ndarray], quantized: Sequence[np.ndarray]) -> dict[str, Any]:
     """End-to-end agreement of two models' logits over the same inputs (batch 1 each)."""
-    cos = [_cosine(r, q) for r, q in zip(reference, quantized, strict=True)]
+    cos = [cosine(r, q) for r, q in zip(reference, quantized, strict=True)]
     top1 = [int(np.argmax(r)) == int(np.argmax(q)) for r, q in zip(reference, quantized, strict=True)]
     overlap = [
         len(set(np.argsort(r.ravel())[-TOP_K:]) & set(np.argsort(q.ravel())[-TOP_K:])) / TOP_K
