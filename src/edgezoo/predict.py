@@ -137,10 +137,6 @@ def parse_frame_size(text: str) -> tuple[int, int]:
     return w, h
 
 
-def is_frame(path: Path) -> bool:
-    return path.suffix.lower() in FRAME_SUFFIXES
-
-
 def collect_inputs(args: Iterable[str | Path]) -> list[Path]:
     """Files as given, folders expanded to the images and frames inside (sorted, hidden skipped).
 
