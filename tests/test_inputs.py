@@ -211,6 +211,21 @@ def test_parse_colour():
         parse_colour("BT.709 video range")
 
 
+@pytest.mark.parametrize(("fmt", "full_range"), [("rgb", True), ("bgr", True), ("nv12", True), ("nv12", False)])
+def test_input_blocks_written_by_the_quantizer_read_back(fmt, full_range):
+    """The int8 cards' input block (frontend.InputSpec.card) must be readable by predict/eval:
+    RGB/BGR cards say colour "sRGB", which only YUV frames would need to be BT.601."""
+    from edgezoo import frontend
+
+    block = frontend.InputSpec(fmt, H, W, (127.5,) * 3, (1 / 127.5,) * 3, full_range).card("input")
+    spec = InputSpec.from_card({"model": "m", "input": block, "preprocessing": PRE})
+    assert (spec.format, spec.height, spec.width, spec.dtype) == (fmt, H, W, np.uint8)
+    assert spec.full_range is full_range
+    with pytest.raises(EdgezooError, match="BT.601"):
+        InputSpec.from_card({"model": "m", "input": {**block, "format": "nv12", "colour": "sRGB",
+                                                     "layout": "NV12", "shape": [1, H * 3 // 2, W]}})  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("change", "problem"),
     [

@@ -233,6 +233,23 @@ def test_float_conv_keeps_float_weights_in_onnxruntime(lite0, tmp_path):
     assert not broken[0].held, broken  # ORT made it an integer convolution after all
 
 
+def test_float_layers_fused_with_their_activation_hold(lite0, tmp_path):
+    """Consecutive float convolutions: ORT fuses each with its Clip into one float FusedConv whose
+    output is the Clip's tensor, so the Conv's own output is gone from the runtime graph. The check
+    must follow it there (and see a float kernel on float weights), not call it fused into int8."""
+    model = onnx.load(lite0.onnx_path)
+    convs = [n.name for n in model.graph.node if n.op_type == "Conv"][:3]  # stem, first dw and pw
+    nodes = ", ".join(f"{name}: float" for name in convs)
+    cfg = load_config(_write(tmp_path / "head.yaml", f"precision: {{nodes: {{{nodes}}}}}\n"))
+    overrides = resolve_overrides(model, cfg)
+    path = tmp_path / "head.onnx"
+    onnx.save(quantize_graph(model, _tiny_calibration(lite0), cfg, overrides), path)
+    checks = verify_overrides(path, "onnxruntime", model, overrides)
+    assert [c.node for c in checks] == sorted(convs)
+    assert all(c.held for c in checks), checks
+    assert any("computed by" in c.detail for c in checks), checks  # found through the fused activation
+
+
 def _two_conv_model() -> onnx.ModelProto:
     """Depthwise 3x3 conv -> Relu -> 1x1 conv, random weights: int8 weights shift its output mean."""
     from onnx import helper, numpy_helper
@@ -378,6 +395,18 @@ def test_lite0_real_weights_fidelity_nv12_and_rgb(cli, lite0, image_sets, tmp_pa
     same = np.mean([a == b for a, b in zip(results["nv12"], results["rgb"], strict=True)])
     assert same >= 0.9, results
     assert np.mean([a == b for a, b in zip(results["nv12"], float_top1, strict=True)]) >= 0.85
+    # NV12 cards also report agreement with float on the RGB crops (what `predict` on the photo gives
+    # in float), and what NV12 alone costs in float; RGB cards need neither.
+    fid = {
+        k: read_artifact(tmp_path / k / "tf_efficientnet_lite0.int8.onnx").card["quantization"]["fidelity"]
+        for k in results
+    }
+    assert "vs_float_on_rgb" not in fid["rgb"]
+    vs_rgb, cost = fid["nv12"]["vs_float_on_rgb"], fid["nv12"]["nv12_input_cost_in_float"]
+    assert vs_rgb["images"] == cost["images"] == len(crops)
+    agree = np.mean([a == b for a, b in zip(results["nv12"], float_top1, strict=True)])
+    assert vs_rgb["top1_agreement"] == pytest.approx(agree)  # an independent count of the same thing
+    assert 0.99 < cost["logit_cosine_mean"] < 1.0  # chroma subsampling changes the logits a little
 
 
 @pytest.mark.slow

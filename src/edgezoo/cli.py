@@ -172,6 +172,13 @@ def _print_quantized(result) -> None:  # type: ignore[no-untyped-def]
             f" top-5 overlap {f['top5_overlap']:.3f}, logit cosine mean {f['logit_cosine_mean']:.4f}"
             f" (min {f['logit_cosine_min']:.4f})"
         )
+    if f.get("vs_float_on_rgb"):
+        rgb, cost = f["vs_float_on_rgb"], f["nv12_input_cost_in_float"]
+        out.print(
+            f"  against float on the RGB images (what NV12's half-resolution chroma adds): top-1 agreement"
+            f" {rgb['top1_agreement']:.3f}, cosine {rgb['logit_cosine_mean']:.4f}; NV12 alone, in float:"
+            f" {cost['top1_agreement']:.3f}, {cost['logit_cosine_mean']:.4f}"
+        )
     table = Table(title="per-layer error, worst first (quantized activations vs float)")
     for col in ("tensor", "read by", "bits", "SQNR dB", "cosine", "own SQNR dB"):
         table.add_column(col, no_wrap=col != "tensor", justify="left" if col in ("tensor", "read by") else "right")

@@ -113,7 +113,8 @@ class InputSpec:
             height=height,
             width=width,
             batch=None if isinstance(shape[0], str) else int(shape[0]),
-            full_range=parse_colour(spec.get("colour")),
+            # Only YUV frames have a colour range to honour; RGB/BGR cards say "sRGB".
+            full_range=parse_colour(spec.get("colour")) if fmt in FRAME_FORMATS else DEFAULT_FULL_RANGE,
             crop_pct=float(pre.get("crop_pct", 0.875)),
             interpolation=str(pre.get("interpolation", "bicubic")),
             mean=tuple(mean) if mean is not None else None,  # type: ignore[arg-type]

@@ -147,6 +147,7 @@ class _Candidate:
     overrides: dict[str, str]
     checks: list[OverrideCheck]
     end_to_end: dict[str, Any]
+    vs_rgb: dict[str, Any] | None = None  # NV12 only: against float on the original RGB crops
 
 
 class _Quantizer:
@@ -165,6 +166,7 @@ class _Quantizer:
         self.calib: list[np.ndarray] = []
         self.frames: list[np.ndarray] = []
         self.reference: list[np.ndarray] = []
+        self.rgb_reference: list[np.ndarray] | None = None
 
     def set_data(self, calibration: ImageSet, held_out: ImageSet) -> None:
         # The quantized core is calibrated on the same float tensors whatever the input type: the
@@ -176,6 +178,11 @@ class _Quantizer:
         self.frames = [self.front.frames(c) for c in held_out.crops]
         # The float export on the very pixels the int8 model's front end produces.
         self.reference = _logits(self.source, "onnxruntime", [self.front.model_input(c) for c in held_out.crops])
+        if self.spec.type == "nv12" and held_out.crops:
+            # NV12 carries chroma at half resolution: on near-tie images that alone moves top-1 in
+            # float. Measure it apart, so users see what the input format costs and what int8 does.
+            rgb = [core_front.model_input(c) for c in held_out.crops]
+            self.rgb_reference = _logits(self.source, "onnxruntime", rgb)
 
     def build(self, config: QuantConfig, tag: str) -> _Candidate:
         overrides = resolve_overrides(self.float_model, config)
@@ -192,7 +199,12 @@ class _Quantizer:
                 f" optimized graph: {c.detail}; nothing written"
             )
         got = _logits(artifact, self.engine, self.frames) if self.frames else []
-        return _Candidate(quantized, artifact, overrides, checks, compare_logits(self.reference, got))
+        vs_rgb = compare_logits(self.rgb_reference, got) if self.rgb_reference is not None else None
+        return _Candidate(quantized, artifact, overrides, checks, compare_logits(self.reference, got), vs_rgb)
+
+    def input_format_cost(self) -> dict[str, Any] | None:
+        """Float on the decoded NV12 pixels against float on the RGB crops (no int8 involved)."""
+        return compare_logits(self.rgb_reference, self.reference) if self.rgb_reference is not None else None
 
     def layers(self, candidate: _Candidate) -> list[LayerError]:
         return layer_errors(frontend.prepend(self.float_model, self.spec), candidate.model, self.frames)
@@ -309,6 +321,9 @@ def quantize_artifact(
         fidelity = report(
             candidate.end_to_end, layers, "float export (onnxruntime) on the same decoded pixels", job.engine
         )
+        if candidate.vs_rgb is not None:
+            fidelity["vs_float_on_rgb"] = candidate.vs_rgb
+            fidelity["nv12_input_cost_in_float"] = job.input_format_cost()
         card_dict = _card(job, candidate, final_config, calibration, held_out, fidelity, history)
         if source_is_temporary:  # exported by this command from a model name, and not kept
             card_dict["source_artifact"]["file"] = None

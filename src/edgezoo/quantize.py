@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -389,7 +390,35 @@ def _ort_runtime_graph(onnx_path: Path) -> onnx.ModelProto:
         return onnx.load(so.optimized_model_filepath)
 
 
-def _verify_ort(onnx_path: Path, originals: dict[str, onnx.NodeProto], overrides: dict[str, str]) -> list:
+# Element-wise activations that engines fuse into the Conv/MatMul before them (ORT's FusedConv).
+_FUSABLE_ACTIVATIONS = ("Relu", "Clip", "LeakyRelu", "HardSigmoid", "Sigmoid", "Tanh")
+
+
+def _origin(name: str) -> str:
+    """The graph name a runtime node was made from: ORT's NCHWc pass names the convolutions it makes
+    ``<output tensor>_nchwc`` and its QDQ fusions ``<node>_token_<n>``."""
+    return re.sub(r"(_nchwc|_token_\d+)+$", "", name)
+
+
+def _runtime_makers(node: onnx.NodeProto, float_model: onnx.ModelProto, runtime: onnx.GraphProto) -> list:
+    """The runtime nodes that compute ``node``: those writing its outputs, or, where the engine fused
+    the activation after it into the same kernel (ORT's FusedConv writes the Clip's output; in the
+    NCHWc layout the kernel writes a reorder token and is named after that output), the nodes made
+    from those outputs."""
+    producer = {o: n for n in runtime.node for o in n.output}
+    own = [producer[o] for o in node.output if o in producer]
+    if own:
+        return own
+    readers = _consumers(float_model.graph)
+    after = [r for out in node.output for r in readers.get(out, []) if r.op_type in _FUSABLE_ACTIVATIONS]
+    fused = [o for r in after for o in r.output]
+    names = {node.name, *node.output, *fused}
+    return [producer[o] for o in fused if o in producer] + [n for n in runtime.node if _origin(n.name) in names]
+
+
+def _verify_ort(
+    onnx_path: Path, originals: dict[str, onnx.NodeProto], overrides: dict[str, str], float_model: onnx.ModelProto
+) -> list:
     runtime = _ort_runtime_graph(onnx_path)
     by_name = {n.name: n for n in runtime.graph.node}
     producer = {o: n for n in runtime.graph.node for o in n.output}
@@ -398,27 +427,35 @@ def _verify_ort(onnx_path: Path, originals: dict[str, onnx.NodeProto], overrides
     def integer(op: str) -> bool:
         return op.startswith("QLinear") or op in _ORT_INTEGER_OPS
 
+    def int8_weights(n: onnx.NodeProto) -> list[str]:
+        return [
+            i for i in n.input[1:] if i in producer and producer[i].op_type == "DequantizeLinear"
+            and producer[i].input[0] in initializers
+        ]  # fmt: skip
+
+    float_weights = {i.name for i in float_model.graph.initializer}
+
+    def own_weights(n: onnx.NodeProto) -> bool:
+        return any(i in float_weights for i in n.input[1:])
+
     checks = []
     for name, precision in sorted(overrides.items()):
         node = originals[name]
         same = by_name.get(name)
-        if same is not None and not integer(same.op_type):
-            weights = [
-                i for i in same.input[1:] if i in producer and producer[i].op_type == "DequantizeLinear"
-                and producer[i].input[0] in initializers
-            ]  # fmt: skip
+        # The node itself, or (fused with its activation) the float kernel that writes its result.
+        makers = [same] if same is not None else _runtime_makers(node, float_model, runtime.graph)
+        if makers and not any(integer(m.op_type) for m in makers):
+            # Weights count only for a node that has its own (a float Add fused into a FusedConv
+            # shares that kernel with the convolution's int8 weights, which stay int8 by design).
+            weights = [w for m in makers for w in int8_weights(m)] if own_weights(node) else []
             if precision == "float" and weights:
-                detail = f"runs as {same.op_type} on int8-quantized weights ({weights[0]})"
+                detail = f"runs as {makers[0].op_type} on int8-quantized weights ({weights[0]})"
                 checks.append(OverrideCheck(name, node.op_type, precision, False, detail))
                 continue
-            checks.append(OverrideCheck(name, node.op_type, precision, True, f"runs as {same.op_type}"))
+            how = "runs as" if same is not None else "computed by"
+            checks.append(OverrideCheck(name, node.op_type, precision, True, f"{how} {makers[0].op_type} (float)"))
             continue
-        makers = [producer[o] for o in node.output if o in producer]
-        if makers and not any(integer(m.op_type) for m in makers):
-            detail = f"computed by {makers[0].op_type} (float)"
-            checks.append(OverrideCheck(name, node.op_type, precision, True, detail))
-            continue
-        what = same.op_type if same is not None else (makers[0].op_type if makers else "an integer kernel")
+        what = makers[0].op_type if makers else "an integer kernel"
         checks.append(OverrideCheck(name, node.op_type, precision, False, f"fused into {what}"))
     return checks
 
@@ -474,4 +511,4 @@ def verify_overrides(
     originals = {n.name: n for n in float_model.graph.node}
     if engine == "openvino":
         return _verify_openvino(onnx_path, originals, overrides)
-    return _verify_ort(onnx_path, originals, overrides)
+    return _verify_ort(onnx_path, originals, overrides, float_model)
