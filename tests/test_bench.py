@@ -187,3 +187,27 @@ def test_unknown_model_writes_nothing(cli, tmp_path):
     r = cli("bench", "fastvt_t8", "-o", tmp_path / "out")
     assert r.code == 2 and "unknown model 'fastvt_t8'; did you mean fastvit_t8" in r.err
     assert not (tmp_path / "out").exists()
+
+
+def test_model_name_and_an_int8_file_of_it_measure_both_int8_models(t8, tmp_path):
+    """`bench fastvit_t8 other/fastvit_t8.int8.onnx`: the model's own int8 (from --artifacts-dir) and
+    the given file are two rows with tags apart, not one int8 slot that the file takes."""
+    from edgezoo.bench.targets import PlanRequest, make_plan
+
+    fp32, int8 = t8
+    other = tmp_path / "other"
+    other.mkdir()
+    for p in (int8.onnx_path, int8.card_path):
+        (other / p.name).write_bytes(p.read_bytes())
+    req = PlanRequest(
+        items=("fastvit_t8", str(other / int8.onnx_path.name)), engines=("onnxruntime",), precisions=("int8",),
+        peers=(), devices=("cpu",), artifacts_dir=fp32.onnx_path.parent,
+    )  # fmt: skip
+    plan = make_plan(req)
+    rows = {Path(t.path).resolve(): t for t in plan.targets if t.precision == "int8"}
+    assert set(rows) == {int8.onnx_path.resolve(), (other / int8.onnx_path.name).resolve()}
+    labels = {t.label for t in rows.values()}
+    assert len(labels) == 2 and all("[" in label for label in labels), labels  # tagged apart
+    # The same file named twice (as the model's own and as a file) is measured once.
+    again = make_plan(PlanRequest(**{**req.__dict__, "items": ("fastvit_t8", str(int8.onnx_path))}))
+    assert [Path(t.path).resolve() for t in again.targets if t.precision == "int8"] == [int8.onnx_path.resolve()]

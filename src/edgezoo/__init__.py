@@ -1,7 +1,7 @@
 """edgezoo: efficient vision transformers from timm, exported, quantized and measured on any CPU."""
 
-from edgezoo._compat import ensure_torchvision_importable
+from edgezoo._compat import install
 
-ensure_torchvision_importable()
+install()  # the torchvision fix, applied when torchvision is first imported (see _compat)
 
 __version__ = "0.1.0"

@@ -5,11 +5,16 @@ extension cannot load, and torchvision then dies at import time registering fake
 operators that were never defined (``torchvision::nms``). Defining the two operator schemas first
 lets the pure-Python parts of torchvision import; only the compiled detection ops stay unusable,
 and nothing in edgezoo needs them. Where the extension loads, this does nothing.
+
+The fix costs an ``import torch`` (about 1 s), which commands that never touch PyTorch (``list``,
+``predict`` on an artifact, ``table``) should not pay: :func:`install` only puts a finder on
+``sys.meta_path`` that applies it the moment something first imports torchvision (timm does).
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.abc
 import importlib.util
 import sys
 from pathlib import Path
@@ -52,3 +57,22 @@ def ensure_torchvision_importable() -> None:
     _library = torch.library.Library("torchvision", "DEF")
     for schema in _SCHEMAS:
         _library.define(schema)
+
+
+class _BeforeTorchvision(importlib.abc.MetaPathFinder):
+    """Runs :func:`ensure_torchvision_importable` just before torchvision's first import, then leaves."""
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        if name == "torchvision":
+            with contextlib.suppress(ValueError):
+                sys.meta_path.remove(self)
+            ensure_torchvision_importable()
+        return None  # never finds anything itself: the normal finders import torchvision
+
+
+def install() -> None:
+    """Arrange for the torchvision fix to run on first import of torchvision (now, if it already ran)."""
+    if "torchvision" in sys.modules:
+        return
+    if not any(isinstance(f, _BeforeTorchvision) for f in sys.meta_path):
+        sys.meta_path.insert(0, _BeforeTorchvision())

@@ -188,26 +188,32 @@ def _resolve_int8(plan: Plan, fp32: Artifact, req: PlanRequest) -> list[Artifact
 
 
 def resolve_artifacts(plan: Plan, req: PlanRequest) -> dict[str, list[Artifact]]:
-    """Each model's artifacts, the fp32 export first (the peers are built from it)."""
+    """Each model's artifacts, the fp32 export first (the peers are built from it).
+
+    A model named on the command line gets all of its own artifacts (found or made) even when an
+    artifact file of the same model is given too: ``bench fastvit_t8 other/fastvit_t8.int8.onnx``
+    measures both int8 models, told apart by their tags, instead of letting the file take the slot.
+    """
     by_model: dict[str, list[Artifact]] = {}
+    named: set[str] = set()
     for item in req.items:
         if is_artifact_path(item):
             art = read_artifact(item)
             by_model.setdefault(art.model_name, []).append(art)
         else:
             by_model.setdefault(item, [])
+            named.add(item)
     want_int8 = "int8" in req.precisions
     for model, given in by_model.items():
         fp32 = next((a for a in given if a.card.get("precision") == "fp32"), None)
         if fp32 is None:
             fp32 = find_or_export_fp32(model, req.artifacts_dir)
-            named = not given  # a model name: find or make all its artifacts
-            given.insert(0, fp32)
-            if named and want_int8:
-                given.extend(_resolve_int8(plan, fp32, req))
         else:
             given.remove(fp32)
-            given.insert(0, fp32)
+        given.insert(0, fp32)
+        if model in named and want_int8:
+            have = {a.onnx_path.resolve() for a in given}
+            given.extend(a for a in _resolve_int8(plan, fp32, req) if a.onnx_path.resolve() not in have)
     return by_model
 
 
