@@ -10,8 +10,9 @@
 3. NV12-input artifacts give the same top-1 as the RGB-input path on real photos.
 
 Images: the nine real photos bundled with matplotlib/scikit-image. Calibration uses crops, scales
-and mirror images of four of them; the held-out set is the other five photos whole plus 39 crops of
-each (200 images), so held-out images are never calibrated on and come from different scenes.
+and mirror images of four of them; the held-out set is the other five photos whole plus 99 crops of
+each (500 images), so held-out images are never calibrated on and come from different scenes. Split
+B swaps the two groups (calibration on views of the five, 400 held-out views of the four).
 
 Timing: every candidate of a model is timed in the same process, interleaved round-robin, medians
 of single-image runs after warm-up. The machine may be shared: read ratios, not absolute ms.
@@ -384,7 +385,7 @@ def main() -> None:
     load_start = round(os.getloadavg()[0], 2)
     with tempfile.TemporaryDirectory(prefix="edgezoo-qtargets-") as tmp:
         work = Path(tmp)
-        splits = make_images(work / "images", 6 if args.quick else 50, 4 if args.quick else 40)
+        splits = make_images(work / "images", 6 if args.quick else 50, 4 if args.quick else 100)
         calib, held_out = splits["A"]
         date = now_iso()
         if args.only == "transformers":
