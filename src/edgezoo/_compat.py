@@ -71,7 +71,7 @@ class _BeforeTorchvision(importlib.abc.MetaPathFinder):
 
 
 def install() -> None:
-    """Arrange for the torchvision fix to run on first import of torchvision (now, if it already ran)."""
+    """Have the torchvision fix run at torchvision's first import (nothing to do once it is imported)."""
     if "torchvision" in sys.modules:
         return
     if not any(isinstance(f, _BeforeTorchvision) for f in sys.meta_path):

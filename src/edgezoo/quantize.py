@@ -400,16 +400,19 @@ def _origin(name: str) -> str:
     return re.sub(r"(_nchwc|_token_\d+)+$", "", name)
 
 
-def _runtime_makers(node: onnx.NodeProto, float_model: onnx.ModelProto, runtime: onnx.GraphProto) -> list:
+def _runtime_makers(
+    node: onnx.NodeProto,
+    readers: dict[str, list[onnx.NodeProto]],
+    producer: dict[str, onnx.NodeProto],
+    runtime: onnx.GraphProto,
+) -> list:
     """The runtime nodes that compute ``node``: those writing its outputs, or, where the engine fused
     the activation after it into the same kernel (ORT's FusedConv writes the Clip's output; in the
     NCHWc layout the kernel writes a reorder token and is named after that output), the nodes made
-    from those outputs."""
-    producer = {o: n for n in runtime.node for o in n.output}
+    from those outputs. ``readers`` are the float model's consumers, ``producer`` the runtime's."""
     own = [producer[o] for o in node.output if o in producer]
     if own:
         return own
-    readers = _consumers(float_model.graph)
     after = [r for out in node.output for r in readers.get(out, []) if r.op_type in _FUSABLE_ACTIVATIONS]
     fused = [o for r in after for o in r.output]
     names = {node.name, *node.output, *fused}
@@ -434,6 +437,7 @@ def _verify_ort(
         ]  # fmt: skip
 
     float_weights = {i.name for i in float_model.graph.initializer}
+    readers = _consumers(float_model.graph)
 
     def own_weights(n: onnx.NodeProto) -> bool:
         return any(i in float_weights for i in n.input[1:])
@@ -443,7 +447,7 @@ def _verify_ort(
         node = originals[name]
         same = by_name.get(name)
         # The node itself, or (fused with its activation) the float kernel that writes its result.
-        makers = [same] if same is not None else _runtime_makers(node, float_model, runtime.graph)
+        makers = [same] if same is not None else _runtime_makers(node, readers, producer, runtime.graph)
         if makers and not any(integer(m.op_type) for m in makers):
             # Weights count only for a node that has its own (a float Add fused into a FusedConv
             # shares that kernel with the convolution's int8 weights, which stay int8 by design).
