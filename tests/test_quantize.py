@@ -165,6 +165,26 @@ def _tiny_calibration(l1_artifact, n: int = 4) -> list[np.ndarray]:
     return [rng.standard_normal((1, 3, 224, 224), dtype=np.float32) for _ in range(n)]
 
 
+def _naive_ort_quantize(source: Path, target: Path, calib: list[np.ndarray], exclude: list[str]) -> Path:
+    """ONNX Runtime's own QDQ quantizer with ``exclude`` as its nodes_to_exclude, nothing more: the
+    control that edgezoo's override handling is measured against."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.items = iter(calib)
+
+        def get_next(self):
+            x = next(self.items, None)
+            return None if x is None else {"input": x}
+
+    quantize_static(
+        source, target, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_exclude=exclude,
+    )  # fmt: skip
+    return target
+
+
 def test_float_softmax_survives_onnxruntime_optimization(l1, tmp_path):
     model = onnx.load(l1.onnx_path)
     cfg = load_config(_write(tmp_path / "ort.yaml", "precision: {op_types: {Softmax: float}}\n"))
@@ -180,21 +200,7 @@ def test_float_softmax_survives_onnxruntime_optimization(l1, tmp_path):
 
     # Control: excluding the Softmax alone (what ORT offers) is undone by ORT's QDQ fusion, and the
     # check must say so.
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-
-    class Reader(CalibrationDataReader):
-        def __init__(self) -> None:
-            self.items = iter(_tiny_calibration(l1))
-
-        def get_next(self):
-            x = next(self.items, None)
-            return None if x is None else {"input": x}
-
-    naive = tmp_path / "naive.onnx"
-    quantize_static(
-        l1.onnx_path, naive, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_exclude=softmax,
-    )  # fmt: skip
+    naive = _naive_ort_quantize(l1.onnx_path, tmp_path / "naive.onnx", _tiny_calibration(l1), softmax)
     broken = verify_overrides(naive, "onnxruntime", model, overrides)
     assert not any(c.held for c in broken), broken
     assert "QLinearSoftmax" in broken[0].detail
@@ -214,21 +220,7 @@ def test_float_conv_keeps_float_weights_in_onnxruntime(lite0, tmp_path):
     checks = verify_overrides(path, "onnxruntime", model, overrides)
     assert len(checks) == 1 and checks[0].held, checks
 
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
-
-    class Reader(CalibrationDataReader):
-        def __init__(self) -> None:
-            self.items = iter(calib)
-
-        def get_next(self):
-            x = next(self.items, None)
-            return None if x is None else {"input": x}
-
-    naive = tmp_path / "naive_dw.onnx"
-    quantize_static(
-        lite0.onnx_path, naive, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, nodes_to_exclude=[depthwise],
-    )  # fmt: skip
+    naive = _naive_ort_quantize(lite0.onnx_path, tmp_path / "naive_dw.onnx", calib, [depthwise])
     broken = verify_overrides(naive, "onnxruntime", model, overrides)
     assert not broken[0].held, broken  # ORT made it an integer convolution after all
 
