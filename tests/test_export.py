@@ -85,7 +85,13 @@ def test_export_matches_our_timm_model(cli, tmp_path, checkpoints, photos, name,
     }
     assert card["output"]["shape"] == [1, 1000]
     assert card["params"]["pytorch"] == sum(p.numel() for p in reference.parameters())
-    assert card["params"]["onnx_initializers"] == sum(int(np.prod(t.dims)) for t in model.graph.initializer)
+    # Parameters exclude the channel indices the grouped-conv rewrite adds (FastViT: 4 Gathers).
+    rewritten = card["rewrites"]["grouped_conv_to_depthwise"]
+    assert len(rewritten) == (4 if name.startswith("fastvit") else 0)
+    indices = [t for t in model.graph.initializer if t.name.endswith("/repeat_index")]
+    assert len(indices) == len(rewritten)
+    params = sum(int(np.prod(t.dims)) for t in model.graph.initializer if t not in indices)
+    assert card["params"]["onnx_initializers"] == params
     assert card["params"]["pytorch_reparameterized"] <= card["params"]["pytorch"]
     assert all(r["passed"] for r in card["check"]["results"])
     assert {"torch", "timm", "onnx", "onnxruntime"} <= set(card["versions"])
@@ -127,6 +133,34 @@ def test_dynamic_batch(cli, tmp_path):
     out = _run_onnx(tmp_path / "fastvit_t8.onnx", np.zeros((3, 3, 224, 224), np.float32))
     assert out.shape == (3, 1000)
     assert json.loads((tmp_path / "fastvit_t8.json").read_text())["input"]["shape"][0] == "batch"
+
+
+def _one_in_channel_grouped_convs(model: onnx.ModelProto) -> list[str]:
+    """Convs with one input channel and several outputs per group (what the rewrite replaces)."""
+    inits = {t.name: t for t in model.graph.initializer}
+    found = []
+    for node in model.graph.node:
+        group = next((a.i for a in node.attribute if a.name == "group"), 1)
+        w = inits.get(node.input[1]) if node.op_type == "Conv" else None
+        if w is not None and group > 1 and w.dims[1] == 1 and w.dims[0] > group:
+            found.append(node.name)
+    return found
+
+
+def test_grouped_conv_rewrite_is_exact_and_optional(cli, tmp_path):
+    """Default export rewrites FastViT's C -> 2C grouped convs; --no-rewrite keeps them; same logits."""
+    assert cli("export", "fastvit_t8", "-o", tmp_path / "rw").code == 0
+    res = cli("export", "fastvit_t8", "--no-rewrite", "-o", tmp_path / "plain")
+    assert res.code == 0, res.err
+    rewritten, plain = (onnx.load(str(tmp_path / d / "fastvit_t8.onnx")) for d in ("rw", "plain"))
+    card = json.loads((tmp_path / "rw" / "fastvit_t8.json").read_text())
+    assert sorted(card["rewrites"]["grouped_conv_to_depthwise"]) == sorted(_one_in_channel_grouped_convs(plain))
+    assert len(_one_in_channel_grouped_convs(plain)) == 4 and _one_in_channel_grouped_convs(rewritten) == []
+    plain_card = json.loads((tmp_path / "plain" / "fastvit_t8.json").read_text())
+    assert plain_card["rewrites"]["grouped_conv_to_depthwise"] == []
+    x = np.random.default_rng(3).standard_normal((1, 3, 224, 224), dtype=np.float32)
+    a, b = (_run_onnx(tmp_path / d / "fastvit_t8.onnx", x) for d in ("rw", "plain"))
+    assert np.abs(a - b).max() < 1e-4 * max(1.0, float(np.abs(b).max()))
 
 
 def test_random_weights_are_said(cli, tmp_path):

@@ -242,6 +242,56 @@ def test_float_layers_fused_with_their_activation_hold(lite0, tmp_path):
     assert any("computed by" in c.detail for c in checks), checks  # found through the fused activation
 
 
+def test_int8_inputs_placement_keeps_only_pairs_that_int8_ops_read(lite0, image_sets, tmp_path):
+    """``qdq_placement: int8_inputs`` drops the Q->DQ pairs that only float ops read (for OpenVINO to
+    fuse them as post-ops) and puts back the ReLU6 that ORT's quantizer had folded into a dropped one
+    (lite0's last Clip, read by the float GlobalAveragePool)."""
+    import onnxruntime as ort
+
+    model = onnx.load(lite0.onnx_path)
+    card = get_card("tf_efficientnet_lite0")
+    calib = [normalize(c, card.mean, card.std) for c in _crops(image_sets[0], card)]
+    held = [normalize(c, card.mean, card.std) for c in _crops(image_sets[1], card)]
+    graphs = {}
+    for placement in ("inputs_and_outputs", "int8_inputs"):
+        text = f"engine: {{runtime: openvino, qdq_placement: {placement}}}\n"
+        cfg = load_config(_write(tmp_path / f"{placement}.yaml", text))
+        graphs[placement] = quantize_graph(model, calib, cfg, resolve_overrides(model, cfg))
+    placed = graphs["int8_inputs"]
+    producer = {o: n for n in placed.graph.node for o in n.output}
+    readers: dict[str, list[onnx.NodeProto]] = {}
+    for n in placed.graph.node:
+        for i in n.input:
+            readers.setdefault(i, []).append(n)
+    for q in (n for n in placed.graph.node if n.op_type == "QuantizeLinear"):
+        read_by = {user.op_type for dq in readers[q.output[0]] for user in readers.get(dq.output[0], [])}
+        assert read_by & {"Conv", "Gemm"}, (q.name, read_by)
+    pool = next(n for n in placed.graph.node if n.op_type == "GlobalAveragePool")
+    assert producer[pool.input[0]].op_type == "Clip"  # the folded ReLU6, back in float
+    assert sum(n.op_type == "QuantizeLinear" for n in placed.graph.node) < sum(
+        n.op_type == "QuantizeLinear" for n in graphs["inputs_and_outputs"].graph.node
+    )
+
+    def logits(m: onnx.ModelProto) -> list[np.ndarray]:
+        s = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+        return [s.run(None, {"input": x})[0].ravel() for x in held]
+
+    reference = logits(model)
+    cos = {
+        placement: np.mean(
+            [a @ b / np.linalg.norm(a) / np.linalg.norm(b) for a, b in zip(reference, logits(graph), strict=True)]
+        )
+        for placement, graph in graphs.items()
+    }
+    # Fewer quantization points cannot cost fidelity; without the Clip put back it would.
+    assert cos["int8_inputs"] > cos["inputs_and_outputs"] - 0.001 and cos["inputs_and_outputs"] > 0.99, cos
+
+
+def test_int8_inputs_placement_needs_the_openvino_runtime(tmp_path):
+    with pytest.raises(EdgezooError, match="engine.qdq_placement: int8_inputs is for the onnxruntime quantizer"):
+        load_config(_write(tmp_path / "bad.yaml", "engine: {qdq_placement: int8_inputs}\n"))
+
+
 def _two_conv_model() -> onnx.ModelProto:
     """Depthwise 3x3 conv -> Relu -> 1x1 conv, random weights: int8 weights shift its output mean."""
     from onnx import helper, numpy_helper

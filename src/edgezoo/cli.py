@@ -73,6 +73,9 @@ def export(
     img_size: Annotated[int | None, typer.Option("--img-size", help="Input size (default: the card's).")] = None,
     opset: Annotated[int, typer.Option("--opset", help="ONNX opset, 11..20.")] = 17,
     dynamic_batch: Annotated[bool, typer.Option("--dynamic-batch", help="Dynamic batch axis (servers).")] = False,
+    no_rewrite: Annotated[
+        bool, typer.Option("--no-rewrite", help="Keep grouped convolutions as PyTorch wrote them (no exact rewrite).")
+    ] = False,
     out_dir: OutDirOpt = Path("artifacts"),
 ) -> None:
     """Export a model to ONNX (reparameterized, simplified, checked against PyTorch) with its card."""
@@ -86,6 +89,7 @@ def export(
         img_size=img_size,
         opset=opset,
         dynamic_batch=dynamic_batch,
+        rewrite=not no_rewrite,
         out_dir=out_dir,
     )
     card = artifact.card
@@ -98,6 +102,8 @@ def export(
         f"  params: PyTorch {params['pytorch']:,}, reparameterized {params['pytorch_reparameterized']:,},"
         f" ONNX initializers {params['onnx_initializers']:,}"
     )
+    if rewritten := card["rewrites"]["grouped_conv_to_depthwise"]:
+        out.print(f"  {len(rewritten)} grouped convolutions rewritten as Gather + depthwise (exact, faster)")
     for c in checks:
         out.print(
             f"  check vs PyTorch on {c.input}: max abs diff {c.max_abs_diff:.2e}, cosine {c.cosine:.7f},"

@@ -22,6 +22,7 @@ from edgezoo.fidelity import cosine
 from edgezoo.models import build_model, count_params, reparameterized
 from edgezoo.preprocess import prepare
 from edgezoo.progress import steps
+from edgezoo.rewrite import rewrite_grouped_conv
 from edgezoo.samples import default_photo
 from edgezoo.zoo import ModelCard
 
@@ -126,9 +127,14 @@ def export(
     img_size: int | None = None,
     opset: int = 17,
     dynamic_batch: bool = False,
+    rewrite: bool = True,
     out_dir: Path = Path("artifacts"),
 ) -> tuple[Artifact, list[CheckResult]]:
-    """Export ``card``'s model to ``out_dir/<name>.onnx`` with its card, or raise EdgezooError."""
+    """Export ``card``'s model to ``out_dir/<name>.onnx`` with its card, or raise EdgezooError.
+
+    ``rewrite`` applies the exact grouped-convolution rewrite (:mod:`edgezoo.rewrite`) before the
+    check against PyTorch, so the check covers it too.
+    """
     if opset not in SUPPORTED_OPSETS:
         raise EdgezooError(f"unsupported opset {opset}: use {SUPPORTED_OPSETS.start}..{SUPPORTED_OPSETS.stop - 1}")
     size = (img_size, img_size) if img_size else card.img_size
@@ -145,6 +151,10 @@ def export(
             raise EdgezooError(f"{card.name}: cannot run at input size {size[0]}x{size[1]} ({exc})") from exc
         progress.next(f"export to ONNX (opset {opset})")
         onnx_model = _simplify(_to_onnx(deployed, example, opset, dynamic_batch))
+        initializer_params = onnx_param_count(onnx_model)  # before the rewrite adds its channel indices
+        rewritten: list[str] = []
+        if rewrite:
+            onnx_model, rewritten = rewrite_grouped_conv(onnx_model)
         progress.next("check against PyTorch")
         checks = check_against_torch(onnx_model, model, _check_inputs(card, size))
         failed = [c for c in checks if not c.passed]
@@ -181,8 +191,9 @@ def export(
             "params": {
                 "pytorch": count_params(model),
                 "pytorch_reparameterized": count_params(deployed),
-                "onnx_initializers": onnx_param_count(onnx_model),
+                "onnx_initializers": initializer_params,
             },
+            "rewrites": {"grouped_conv_to_depthwise": rewritten},
             "check": {
                 "against": "PyTorch model before reparameterization, ONNX Runtime CPU",
                 "tolerance": {"cosine_min": COSINE_MIN, "max_abs_diff_rel": REL_ABS_DIFF_MAX},

@@ -119,9 +119,7 @@ def _nodes(spec: InputSpec, out_name: str) -> tuple[list[onnx.NodeProto], list[T
             _const("uv_start", np.array([0, h, 0], np.int64)),
             _const("uv_end", np.array([1, h * 3 // 2, w], np.int64)),
             _const("y_shape", np.array([1, 1, h, w], np.int64)),
-            _const("uv_shape", np.array([1, h // 2, 1, w // 2, 1, 2], np.int64)),
-            _const("uv_up", np.array([1, h // 2, 2, w // 2, 2, 2], np.int64)),
-            _const("uv_full", np.array([1, h, w, 2], np.int64)),
+            _const("uv_shape", np.array([1, h // 2, w // 2, 2], np.int64)),
             _const("offset", offset.astype(np.float32).reshape(1, 3, 1, 1)),
             _const("matrix", matrix.astype(np.float32).reshape(3, 3, 1, 1)),
             _const("zero", np.array(0.0, np.float32)),
@@ -131,11 +129,15 @@ def _nodes(spec: InputSpec, out_name: str) -> tuple[list[onnx.NodeProto], list[T
             helper.make_node("Slice", [INPUT_NAME, p + "y_start", p + "y_end"], [p + "y"], name=p + "slice_y"),
             helper.make_node("Slice", [INPUT_NAME, p + "uv_start", p + "uv_end"], [p + "uv"], name=p + "slice_uv"),
             helper.make_node("Reshape", [p + "y", p + "y_shape"], [p + "y4"], name=p + "reshape_y"),
-            # Chroma: each U,V pair covers a 2x2 block; repeat it there (nearest neighbour, as nv12_to_rgb).
-            helper.make_node("Reshape", [p + "uv", p + "uv_shape"], [p + "uv6"], name=p + "reshape_uv"),
-            helper.make_node("Expand", [p + "uv6", p + "uv_up"], [p + "uv_up6"], name=p + "upsample_uv"),
-            helper.make_node("Reshape", [p + "uv_up6", p + "uv_full"], [p + "uv_hw"], name=p + "reshape_uv_full"),
-            helper.make_node("Transpose", [p + "uv_hw"], [p + "uv4"], perm=[0, 3, 1, 2], name=p + "uv_nchw"),
+            # Chroma: each U,V pair covers a 2x2 block; repeat it there (nearest neighbour, as nv12_to_rgb)
+            # with four copies and DepthToSpace: OpenVINO runs an Expand as a slow reference Broadcast
+            # (front end alone, 224x224, 1 thread: 0.41 -> 0.31 ms).
+            helper.make_node("Reshape", [p + "uv", p + "uv_shape"], [p + "uv_hwc"], name=p + "reshape_uv"),
+            helper.make_node("Transpose", [p + "uv_hwc"], [p + "uv_half"], perm=[0, 3, 1, 2], name=p + "uv_nchw"),
+            helper.make_node("Concat", [p + "uv_half"] * 4, [p + "uv_copies"], axis=1, name=p + "repeat_uv"),
+            helper.make_node(
+                "DepthToSpace", [p + "uv_copies"], [p + "uv4"], blocksize=2, mode="DCR", name=p + "upsample_uv"
+            ),
             helper.make_node("Concat", [p + "y4", p + "uv4"], [p + "yuv"], axis=1, name=p + "concat_yuv"),
             helper.make_node("Cast", [p + "yuv"], [p + "yuv_f"], to=TensorProto.FLOAT, name=p + "cast"),
             helper.make_node("Sub", [p + "yuv_f", p + "offset"], [p + "yuv_c"], name=p + "sub_offset"),

@@ -158,9 +158,11 @@ class _Quantizer:
         self.spec = frontend.InputSpec.from_config(config.input, card)
         self.front = frontend.FrontEnd(self.spec, card)
         model = onnx.load(source.onnx_path)
-        self.rewrites: list[str] = []
+        # Exports since 2026-11-22 come rewritten already (their card lists it); older ones get it here.
+        self.rewrites: list[str] = list(source.card.get("rewrites", {}).get("grouped_conv_to_depthwise", []))
         if config.engine["rewrite_grouped_conv"]:
-            model, self.rewrites = rewrite_grouped_conv(model)
+            model, own = rewrite_grouped_conv(model)
+            self.rewrites += own
         self.float_model = model
         self.engine = config.engine["runtime"]
         self.calib: list[np.ndarray] = []

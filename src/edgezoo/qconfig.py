@@ -33,6 +33,9 @@ QUANTIZERS = ("onnxruntime", "nncf")
 RUNTIMES = ("onnxruntime", "openvino")
 ACTIVATIONS = ("uint8", "int8")
 MODEL_TYPES = ("cnn", "transformer")
+# Where the onnxruntime quantizer's Q->DQ pairs stay: on every quantized node's inputs and outputs
+# (what ONNX Runtime's QLinear kernels need), or only on tensors an integer op reads (OpenVINO).
+QDQ_PLACEMENTS = ("inputs_and_outputs", "int8_inputs")
 
 # The schema: for each section, its keys and a default (None: "not set").
 _SCHEMA: dict[str, dict[str, Any]] = {
@@ -53,6 +56,7 @@ _SCHEMA: dict[str, dict[str, Any]] = {
         "model_type": "cnn",
         "smooth_quant": True,
         "rewrite_grouped_conv": False,
+        "qdq_placement": "inputs_and_outputs",
     },
 }
 _TOP_KEYS = {"base", "description", *_SCHEMA}
@@ -222,6 +226,7 @@ def _validate(cfg: dict[str, Any], origin: dict[str, str], label: str) -> None:
         ("engine.quantizer", QUANTIZERS),
         ("engine.activations", ACTIVATIONS),
         ("engine.model_type", MODEL_TYPES),
+        ("engine.qdq_placement", QDQ_PLACEMENTS),
     ):
         _choice(cfg, origin, label, key, choices)
     _triple(cfg, origin, label, "input.mean", positive=False)
@@ -250,6 +255,16 @@ def _validate(cfg: dict[str, Any], origin: dict[str, str], label: str) -> None:
                 raise _fail(origin, key, label, f"{name}: {value!r} is not one of {', '.join(PRECISIONS)}")
             if value == "int16" and cfg["engine"]["quantizer"] == "nncf":
                 raise _fail(origin, key, label, f"{name}: int16 needs engine.quantizer onnxruntime (NNCF: float)")
+    if cfg["engine"]["qdq_placement"] != "inputs_and_outputs" and (
+        cfg["engine"]["quantizer"] != "onnxruntime" or cfg["engine"]["runtime"] != "openvino"
+    ):
+        raise _fail(
+            origin,
+            "engine.qdq_placement",
+            label,
+            "int8_inputs is for the onnxruntime quantizer with the openvino runtime"
+            " (ONNX Runtime's integer kernels need quantized outputs; NNCF places its own)",
+        )
     if cfg["engine"]["quantizer"] == "nncf" and cfg["calibration"]["bias_correction"]:
         raise _fail(
             origin, "calibration.bias_correction", label, "the nncf quantizer corrects biases itself: set it false"
