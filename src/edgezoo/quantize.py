@@ -38,15 +38,15 @@ from edgezoo.biascorr import correct_biases
 from edgezoo.errors import EdgezooError
 from edgezoo.qconfig import QuantConfig
 
-# Ops that compute in integer arithmetic when their inputs are quantized, and the activations ONNX
-# Runtime's quantizer folds into the QuantizeLinear before them (they never read a Q->DQ pair).
-INT8_COMPUTE_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm")
-FOLDED_ACTIVATIONS = ("Relu", "Clip")
 log = logging.getLogger(__name__)
 
 # Op types that run integer arithmetic (or are the Q/DQ boundary itself) after ORT's optimizations.
 _ORT_INTEGER_OPS = ("QuantizeLinear", "DequantizeLinear", "QGemm", "MatMulInteger", "ConvInteger", "QAttention")
 _INTEGER_PRECISIONS = ("i8", "u8", "I8", "U8")
+# Ops that compute in integer arithmetic when their inputs are quantized (what int8_inputs keeps Q/DQ
+# for), and the activations ONNX Runtime's quantizer folds into the QuantizeLinear before them.
+INT8_COMPUTE_OPS = ("Conv", "ConvTranspose", "MatMul", "Gemm")
+FOLDED_ACTIVATIONS = ("Relu", "Clip")
 
 
 @contextlib.contextmanager
