@@ -211,3 +211,24 @@ def test_model_name_and_an_int8_file_of_it_measure_both_int8_models(t8, tmp_path
     # The same file named twice (as the model's own and as a file) is measured once.
     again = make_plan(PlanRequest(**{**req.__dict__, "items": ("fastvit_t8", str(int8.onnx_path))}))
     assert [Path(t.path).resolve() for t in again.targets if t.precision == "int8"] == [int8.onnx_path.resolve()]
+
+
+def test_an_int8_cards_precision_hint_names_its_openvino_row(t8, tmp_path):
+    """An int8 card that asks OpenVINO for f32 (``precision_hint``) gets its engine-default row run
+    with f32 and labelled so; the explicit f32 row would be the same measurement and is not added."""
+    from edgezoo.bench.targets import PlanRequest, make_plan
+
+    fp32, int8 = t8
+    folder = tmp_path / "hinted"
+    folder.mkdir()
+    (folder / fp32.onnx_path.name).write_bytes(fp32.onnx_path.read_bytes())
+    (folder / fp32.card_path.name).write_bytes(fp32.card_path.read_bytes())
+    (folder / int8.onnx_path.name).write_bytes(int8.onnx_path.read_bytes())
+    card = {**json.loads(int8.card_path.read_text()), "engine": "openvino", "precision_hint": "f32"}
+    (folder / int8.card_path.name).write_text(json.dumps(card))
+    req = PlanRequest(
+        items=("fastvit_t8",), engines=("onnxruntime", "openvino"), precisions=("int8",), peers=(),
+        devices=("cpu",), artifacts_dir=folder,
+    )  # fmt: skip
+    rows = [(t.engine, t.ov_precision, t.label) for t in make_plan(req).targets if t.precision == "int8"]
+    assert rows == [("onnxruntime", None, "edgezoo onnxruntime int8"), ("openvino", "f32", "edgezoo openvino int8+f32")]

@@ -109,6 +109,8 @@ def test_config_inherits_and_overrides_its_base(tmp_path):
         ("engine: {quantizer: nncf}\nprecision: {nodes: {a: int16}}\n", "int16 needs engine.quantizer onnxruntime"),
         ("calibration: {bias_correction: 1}\n", "calibration.bias_correction: must be true or false"),
         ("engine: {quantizer: nncf}\ncalibration: {bias_correction: true}\n", "corrects biases itself"),
+        ("engine: {precision_hint: f32}\n", "engine.precision_hint: is an OpenVINO setting"),
+        ("engine: {runtime: openvino, precision_hint: fp8}\n", "'fp8' is not one of f32, bf16, f16"),
         ("base: no_such_config\n", "no config named 'no_such_config'"),
         ("input: [1, 2\n", "not valid YAML"),
     ],

@@ -119,3 +119,19 @@ def test_engine_comes_from_the_card(lite0_artifact):
     card = {**lite0_artifact.card, "engine": "openvino"}
     assert open_session(Artifact(lite0_artifact.onnx_path, card)).engine == "openvino"
     assert open_session(lite0_artifact).engine == "onnxruntime"
+
+
+def test_an_int8_cards_precision_hint_reaches_its_own_engine(lite0_artifact):
+    """``precision_hint`` in a card is what OpenVINO runs the float operators in when the card's own
+    engine opens it; an explicit option still wins, and other engines ignore it."""
+    from edgezoo.artifact import Artifact
+    from edgezoo.runtime import engine_precision
+
+    card = {**lite0_artifact.card, "engine": "openvino", "precision_hint": "f32"}
+    hinted = Artifact(lite0_artifact.onnx_path, card)
+    session = open_session(hinted)
+    assert session.config["INFERENCE_PRECISION_HINT"] == "f32" and engine_precision(session) == "f32"
+    explicit = open_session(hinted, "openvino", SessionOptions(precision="bf16"))
+    assert explicit.config["INFERENCE_PRECISION_HINT"] == "bf16"
+    assert "INFERENCE_PRECISION_HINT" not in open_session(lite0_artifact, "openvino").config
+    assert open_session(hinted, "onnxruntime").engine == "onnxruntime"

@@ -164,7 +164,8 @@ def _print_quantized(result) -> None:  # type: ignore[no-untyped-def]
     q = card["quantization"]
     f = result.fidelity
     out.print(f"[bold]{result.artifact.onnx_path}[/] and {result.artifact.card_path.name}")
-    out.print(f"  config {q['config_file']}, quantizer {q['quantizer']}, engine {card['engine']}")
+    ran = f" (float operators in {f['engine_precision']})" if f.get("engine_precision") else ""
+    out.print(f"  config {q['config_file']}, quantizer {q['quantizer']}, engine {card['engine']}{ran}")
     out.print(
         f"  input {card['input']['name']} {card['input']['shape']} {card['input']['dtype']} {card['input']['format']}"
     )

@@ -29,7 +29,7 @@ from edgezoo.progress import steps
 from edgezoo.qconfig import QuantConfig, load_config
 from edgezoo.quantize import OverrideCheck, quantize_graph, resolve_overrides, verify_overrides
 from edgezoo.rewrite import rewrite_grouped_conv
-from edgezoo.runtime import SessionOptions, open_session
+from edgezoo.runtime import SessionOptions, engine_precision, open_session
 from edgezoo.samples import sample_photos
 from edgezoo.zoo import ModelCard, card_from_dict
 
@@ -122,9 +122,14 @@ def held_out_set(
 # --------------------------------------------------------------------------------------------
 
 
-def _logits(artifact: Artifact, engine: str, inputs: list[np.ndarray], threads: int | None = None) -> list[np.ndarray]:
-    session = open_session(artifact, engine, SessionOptions(threads=threads))
-    return [session.run(x) for x in inputs]
+def _logits(artifact: Artifact, engine: str, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    return _run(artifact, engine, inputs)[0]
+
+
+def _run(artifact: Artifact, engine: str, inputs: list[np.ndarray]) -> tuple[list[np.ndarray], str | None]:
+    """Logits, and the precision the engine ran the float operators in (OpenVINO says; else None)."""
+    session = open_session(artifact, engine)
+    return [session.run(x) for x in inputs], engine_precision(session)
 
 
 def latency_ms(artifact: Artifact, engine: str, x: np.ndarray, runs: int = LATENCY_RUNS) -> float:
@@ -148,6 +153,7 @@ class _Candidate:
     checks: list[OverrideCheck]
     end_to_end: dict[str, Any]
     vs_rgb: dict[str, Any] | None = None  # NV12 only: against float on the original RGB crops
+    engine_precision: str | None = None  # what the engine ran the float operators in
 
 
 class _Quantizer:
@@ -190,9 +196,11 @@ class _Quantizer:
         overrides = resolve_overrides(self.float_model, config)
         quantized = frontend.prepend(quantize_graph(self.float_model, self.calib, config, overrides), self.spec)
         card = {**self.source.card, "kind": "quantized", "precision": "int8", "engine": self.engine}
+        card["precision_hint"] = config.engine["precision_hint"]  # the fidelity below runs with it
         card["input"] = self.spec.card(self.source.card["input"]["name"])
         artifact = write_artifact(quantized, card, self.workdir / tag, self.card.name + ".int8")
-        checks = verify_overrides(artifact.onnx_path, self.engine, self.float_model, overrides)
+        hint = config.engine["precision_hint"]
+        checks = verify_overrides(artifact.onnx_path, self.engine, self.float_model, overrides, hint)
         broken = [c for c in checks if not c.held]
         if broken:
             c = broken[0]
@@ -200,9 +208,10 @@ class _Quantizer:
                 f"{config.source}: override {c.node} ({c.op_type} -> {c.precision}) does not hold in {self.engine}'s"
                 f" optimized graph: {c.detail}; nothing written"
             )
-        got = _logits(artifact, self.engine, self.frames) if self.frames else []
+        got, precision = _run(artifact, self.engine, self.frames) if self.frames else ([], None)
         vs_rgb = compare_logits(self.rgb_reference, got) if self.rgb_reference is not None else None
-        return _Candidate(quantized, artifact, overrides, checks, compare_logits(self.reference, got), vs_rgb)
+        end_to_end = compare_logits(self.reference, got)
+        return _Candidate(quantized, artifact, overrides, checks, end_to_end, vs_rgb, precision)
 
     def input_format_cost(self) -> dict[str, Any] | None:
         """Float on the decoded NV12 pixels against float on the RGB crops (no int8 involved)."""
@@ -323,6 +332,7 @@ def quantize_artifact(
         fidelity = report(
             candidate.end_to_end, layers, "float export (onnxruntime) on the same decoded pixels", job.engine
         )
+        fidelity["engine_precision"] = candidate.engine_precision
         if candidate.vs_rgb is not None:
             fidelity["vs_float_on_rgb"] = candidate.vs_rgb
             fidelity["nv12_input_cost_in_float"] = job.input_format_cost()
@@ -367,6 +377,7 @@ def _card(
         "timm_name": src.get("timm_name"),
         "precision": "int8",
         "engine": job.engine,
+        "precision_hint": config.engine["precision_hint"],
         "created": now_iso(),
         "command": command_line(),
         "weights": src["weights"],

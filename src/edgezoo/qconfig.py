@@ -36,6 +36,9 @@ MODEL_TYPES = ("cnn", "transformer")
 # Where the onnxruntime quantizer's Q->DQ pairs stay: on every quantized node's inputs and outputs
 # (what ONNX Runtime's QLinear kernels need), or only on tensors an integer op reads (OpenVINO).
 QDQ_PLACEMENTS = ("inputs_and_outputs", "int8_inputs")
+# OpenVINO's INFERENCE_PRECISION_HINT for the operators an int8 artifact leaves in float. Unset, the
+# engine picks (bf16 on CPUs with AVX-512 BF16 or AMX), which can cost more fidelity than int8 does.
+PRECISION_HINTS = ("f32", "bf16", "f16")
 
 # The schema: for each section, its keys and a default (None: "not set").
 _SCHEMA: dict[str, dict[str, Any]] = {
@@ -57,6 +60,7 @@ _SCHEMA: dict[str, dict[str, Any]] = {
         "smooth_quant": True,
         "rewrite_grouped_conv": False,
         "qdq_placement": "inputs_and_outputs",
+        "precision_hint": None,
     },
 }
 _TOP_KEYS = {"base", "description", *_SCHEMA}
@@ -265,6 +269,11 @@ def _validate(cfg: dict[str, Any], origin: dict[str, str], label: str) -> None:
             "int8_inputs is for the onnxruntime quantizer with the openvino runtime"
             " (ONNX Runtime's integer kernels need quantized outputs; NNCF places its own)",
         )
+    hint = cfg["engine"]["precision_hint"]
+    if hint is not None and hint not in PRECISION_HINTS:
+        raise _fail(origin, "engine.precision_hint", label, f"{hint!r} is not one of {', '.join(PRECISION_HINTS)}")
+    if hint is not None and cfg["engine"]["runtime"] != "openvino":
+        raise _fail(origin, "engine.precision_hint", label, "is an OpenVINO setting: it needs engine.runtime openvino")
     if cfg["engine"]["quantizer"] == "nncf" and cfg["calibration"]["bias_correction"]:
         raise _fail(
             origin, "calibration.bias_correction", label, "the nncf quantizer corrects biases itself: set it false"

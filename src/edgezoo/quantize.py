@@ -517,7 +517,9 @@ def _verify_ort(
     return checks
 
 
-def _verify_openvino(onnx_path: Path, originals: dict[str, onnx.NodeProto], overrides: dict[str, str]) -> list:
+def _verify_openvino(
+    onnx_path: Path, originals: dict[str, onnx.NodeProto], overrides: dict[str, str], precision: str | None
+) -> list:
     """Find each node in OpenVINO's compiled graph (``originalLayersNames``) and read how it runs.
 
     A layer runs in integer arithmetic when its runtime precision is i8/u8. ``Subgraph`` layers are
@@ -529,7 +531,10 @@ def _verify_openvino(onnx_path: Path, originals: dict[str, onnx.NodeProto], over
     """
     import openvino as ov
 
-    compiled = ov.Core().compile_model(str(onnx_path), "CPU", {"INFERENCE_NUM_THREADS": 1})
+    config: dict[str, Any] = {"INFERENCE_NUM_THREADS": 1}
+    if precision:  # the config's precision_hint: the graph is checked as it will be deployed
+        config["INFERENCE_PRECISION_HINT"] = precision
+    compiled = ov.Core().compile_model(str(onnx_path), "CPU", config)
     layers: dict[str, list[tuple[str, str, str]]] = {}
     for op in compiled.get_runtime_model().get_ops():
         info = op.get_rt_info()
@@ -560,12 +565,16 @@ def _verify_openvino(onnx_path: Path, originals: dict[str, onnx.NodeProto], over
 
 
 def verify_overrides(
-    onnx_path: Path, engine: str, float_model: onnx.ModelProto, overrides: dict[str, str]
+    onnx_path: Path,
+    engine: str,
+    float_model: onnx.ModelProto,
+    overrides: dict[str, str],
+    precision: str | None = None,
 ) -> list[OverrideCheck]:
     """Check, in the engine's own optimized graph, that every overridden node escaped int8."""
     if not overrides:
         return []
     originals = {n.name: n for n in float_model.graph.node}
     if engine == "openvino":
-        return _verify_openvino(onnx_path, originals, overrides)
+        return _verify_openvino(onnx_path, originals, overrides, precision)
     return _verify_ort(onnx_path, originals, overrides, float_model)

@@ -17,7 +17,7 @@ is absent) is an :class:`EdgezooError` naming what is available, never a silent 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Protocol
@@ -56,7 +56,9 @@ class SessionOptions:
     threads: int | None = None
     device: str = "cpu"  # cpu | cuda | tensorrt | gpu (onnxruntime); cpu | gpu | npu (openvino); cpu | cuda (torch)
     hint: str = "latency"  # openvino performance hint: latency | throughput | cumulative_throughput
-    precision: str | None = None  # inference precision hint: f32 | bf16 | f16 (None: the engine's default)
+    # Inference precision hint: f32 | bf16 | f16. None: what the artifact's card asks its own engine
+    # for (``precision_hint``), else the engine's default.
+    precision: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # raw OpenVINO properties, passed through unchanged
 
     def __post_init__(self) -> None:
@@ -260,7 +262,36 @@ def open_session(artifact: Artifact, engine: str = "auto", options: SessionOptio
         raise EdgezooError(f"unknown engine '{name}': choose from auto, {', '.join(ENGINES)}")
     if engine_version(name) is None:
         raise EdgezooError(f"engine '{name}' is not installed (pip install {_DISTRIBUTIONS[name][0]})")
-    return _SESSIONS[name](artifact, options or SessionOptions())
+    options = options or SessionOptions()
+    if options.precision is None:
+        options = replace(options, precision=card_precision(artifact, name))
+    return _SESSIONS[name](artifact, options)
+
+
+def ov_type_name(value: Any) -> str:
+    """OpenVINO element types print as "<Type: 'bfloat16'>"; their short name is "bf16"."""
+    name = getattr(value, "get_type_name", None)
+    return str(name()) if callable(name) else str(value)
+
+
+def engine_precision(session: Session) -> str | None:
+    """The precision the engine says it runs float operations in (OpenVINO reports it)."""
+    compiled = getattr(session, "compiled", None)
+    if compiled is None:
+        return "f32" if session.engine == "torch" else None
+    try:
+        return ov_type_name(compiled.get_property("INFERENCE_PRECISION_HINT"))
+    except Exception:  # a device without the property
+        return None
+
+
+def card_precision(artifact: Artifact, engine: str) -> str | None:
+    """The precision hint an int8 card asks of the engine it names (OpenVINO runs an int8 artifact's
+    float operators in bf16 by default on some CPUs, which can cost more fidelity than int8 does);
+    None for any other engine, or when the card sets none."""
+    if engine != default_engine(artifact):
+        return None
+    return artifact.card.get("precision_hint")
 
 
 def input_spec(artifact: Artifact) -> tuple[tuple[int, ...], np.dtype]:

@@ -13,6 +13,7 @@ from functools import cache
 from typing import Any
 
 from edgezoo.artifact import versions
+from edgezoo.runtime import ov_type_name
 
 # Instruction sets that change which kernels the engines pick (int8 dot products, bf16, AMX tiles).
 FLAGS_OF_INTEREST = (
@@ -52,12 +53,6 @@ def _cpu() -> dict[str, Any]:
         "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
     }
-
-
-def ov_type_name(value: Any) -> str:
-    """OpenVINO element types print as "<Type: 'bfloat16'>"; their short name is "bf16"."""
-    name = getattr(value, "get_type_name", None)
-    return str(name()) if callable(name) else str(value)
 
 
 def openvino_default_precision() -> str | None:

@@ -23,7 +23,7 @@ import numpy as np
 from edgezoo.artifact import Artifact, is_artifact_path, read_artifact
 from edgezoo.errors import EdgezooError
 from edgezoo.fsutil import atomic_path, ensure_dir
-from edgezoo.runtime import ENGINES, artifact_path_for, engine_version
+from edgezoo.runtime import ENGINES, artifact_path_for, card_precision, engine_version
 
 PRECISIONS = ("fp32", "bf16", "int8")
 PEERS = ("eager", "eager-reparam", "ort-plain", "nncf-default")
@@ -372,11 +372,18 @@ def _tags(artifacts: list[Artifact]) -> list[str]:
 def _edgezoo_targets(plan: Plan, art: Artifact, req: PlanRequest, devices: set[str], tag: str = "") -> None:
     model = art.model_name
     precision = str(art.card.get("precision"))
+    seen: set[tuple[str, str, str, str | None]] = set()
     for art_precision, engine, device, row_precision, hint in EDGEZOO_RUNS:
         if art_precision != precision or engine not in req.engines or row_precision not in req.precisions:
             continue
         if device not in devices:
             continue
+        # The engine's-default row runs as the card asks (its precision hint, if any), named as such;
+        # where that equals an explicit row, the row is measured once.
+        hint = hint or card_precision(art, engine)
+        if (engine, device, row_precision, hint) in seen:
+            continue
+        seen.add((engine, device, row_precision, hint))
         plan.targets.append(
             Target(
                 model,

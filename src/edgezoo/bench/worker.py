@@ -30,7 +30,7 @@ from edgezoo.bench.measure import OvAsync, PeakRss, dummy_input, time_single, ti
 from edgezoo.bench.stats import relative_spread, summarize_ms
 from edgezoo.bench.targets import Target
 from edgezoo.errors import EdgezooError
-from edgezoo.runtime import Session, SessionOptions, TorchSession, open_session
+from edgezoo.runtime import Session, SessionOptions, TorchSession, engine_precision, open_session
 
 PREFIX = "EDGEZOO-BENCH "
 LATENCY_FIELDS = ("min", "median", "p90", "p99", "mean")
@@ -54,19 +54,6 @@ def open_target(target: Target, threads: int, streams: int) -> Session:
     if target.engine == "torch":
         return TorchSession(artifact, options, reparameterize=target.reparameterize)
     return open_session(artifact, target.engine, options)
-
-
-def engine_precision(session: Session) -> str | None:
-    """The precision the engine says it runs float operations in (OpenVINO reports it)."""
-    compiled = getattr(session, "compiled", None)
-    if compiled is None:
-        return "f32" if session.engine == "torch" else None
-    from edgezoo.bench.machine import ov_type_name
-
-    try:
-        return ov_type_name(compiled.get_property("INFERENCE_PRECISION_HINT"))
-    except Exception:  # a device without the property
-        return None
 
 
 class Combination:
