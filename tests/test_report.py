@@ -121,10 +121,13 @@ def test_table_errors(cli, tmp_path):
     assert not (tmp_path / "p.png").exists()
 
 
-def _rec(engine, precision, threads, streams, median, fps, variant="edgezoo"):
+def _rec(engine, precision, threads, streams, median, fps, variant="edgezoo", hint=None):
+    rest = f"+{hint}" if hint else ""
     return {
         "model": "m",
         "engine": engine,
+        "engine_precision": hint,
+        "label": f"{variant} {engine} {precision}{rest}",
         "precision": precision,
         "variant": variant,
         "threads": threads,
@@ -144,6 +147,9 @@ def test_bench_summary_picks_the_fastest_engine_and_its_multi_thread_figures():
             _rec("openvino", "int8", 2, 1, 3.0, 320),
             _rec("openvino", "int8", 2, 2, 5.5, 350),
             _rec("onnxruntime", "int8", 2, 2, 4.0, 500),  # another engine's FPS does not count
+            # The same engine with another precision hint is another way of running: not mixed in.
+            _rec("openvino", "int8", 1, 1, 5.2, 180, hint="f32"),
+            _rec("openvino", "int8", 2, 1, 2.5, 400, hint="f32"),
             _rec("torch", "int8", 1, 1, 1.0, 999, variant="eager"),  # peers do not count
             _rec("onnxruntime", "fp32", 1, 1, 12.0, 80),
         ]
@@ -151,6 +157,7 @@ def test_bench_summary_picks_the_fastest_engine_and_its_multi_thread_figures():
     s = bench_summary(doc, "int8")
     assert s == {
         "engine": "openvino",
+        "engine_precision": None,
         "latency_1t_ms": 5.0,
         "latency_mt_ms": 3.0,
         "threads_mt": 2,
@@ -159,3 +166,14 @@ def test_bench_summary_picks_the_fastest_engine_and_its_multi_thread_figures():
     }
     assert bench_summary(doc, "fp32")["latency_mt_ms"] is None
     assert bench_summary(doc, "bf16") is None
+    doc["results"][1]["latency_ms"]["median"] = 5.5  # now the f32 row is the fastest at 1 thread
+    s = bench_summary(doc, "int8")
+    assert (s["engine_precision"], s["latency_1t_ms"], s["latency_mt_ms"], s["fps"]) == ("f32", 5.2, 2.5, 400)
+
+
+def test_timed_names_what_openvino_ran_the_float_operators_in():
+    int8 = {**_speed(3.0), "engine": "openvino", "engine_precision": "bf16"}
+    (row,) = table_rows([_doc("fastvit_t8", _speed(9.0), int8)])
+    assert row[6] == "int8 openvino+bf16"
+    (row,) = table_rows([_doc("fastvit_t8", _speed(9.0), _speed(3.0))])
+    assert row[6] == "int8 onnxruntime"

@@ -175,9 +175,10 @@ def _eval(state: _State) -> Stage:
 def bench_summary(doc: dict[str, Any], precision: str) -> dict[str, Any] | None:
     """The seeds' speed columns for one precision, from a bench document's result records.
 
-    1-thread latency: the fastest engine at 1 thread, 1 stream, batch 1. Multi-thread latency: that
-    engine at the most threads it was run with, 1 stream. FPS: that engine's best throughput at any
-    thread and stream count. Only edgezoo's own artifacts count (not the peers).
+    1-thread latency: the fastest way (engine, and for OpenVINO the precision of the float operators)
+    at 1 thread, 1 stream, batch 1. Multi-thread latency: that same way at the most threads it was run
+    with, 1 stream. FPS: its best throughput at any thread and stream count. Only edgezoo's own
+    artifacts count (not the peers).
     """
     rows = [
         r
@@ -188,12 +189,14 @@ def bench_summary(doc: dict[str, Any], precision: str) -> dict[str, Any] | None:
     if not single:
         return None
     best = min(single, key=lambda r: r["latency_ms"]["median"])
-    same = [r for r in rows if r["engine"] == best["engine"] and r.get("device") == best.get("device")]
+    # One bench row label per way of running (engine, device, precision hint), whatever the threads.
+    same = [r for r in rows if r.get("label", r["engine"]) == best.get("label", best["engine"])]
     multi_threads = max(r["threads"] for r in same)
     multi = [r for r in same if r["threads"] == multi_threads and r.get("streams", 1) == 1]
     fastest_fps = max(same, key=lambda r: r["fps"])
     return {
         "engine": best["engine"],
+        "engine_precision": best.get("engine_precision"),
         "latency_1t_ms": round(best["latency_ms"]["median"], 3),
         "latency_mt_ms": round(multi[0]["latency_ms"]["median"], 3) if multi and multi_threads > 1 else None,
         "threads_mt": multi_threads if multi_threads > 1 else None,

@@ -91,6 +91,13 @@ def _accuracy(doc: dict[str, Any], precision: str) -> Cell:
     return Cell(p.get("top1"), p.get("accuracy_note"))
 
 
+def _timed_label(name: str, timed: dict[str, Any]) -> str:
+    """ "int8 openvino+f32": the precision, the engine, and for OpenVINO what it ran float operators in."""
+    hint = timed.get("engine_precision") if timed.get("engine") == "openvino" else None
+    rest = f"+{hint}" if hint else ""
+    return f"{name} {timed.get('engine', '')}{rest}".strip()
+
+
 def _timed(doc: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
     """The precision whose speed the row shows: the deployed one (int8) when it was measured."""
     precisions = doc.get("precisions", {})
@@ -135,7 +142,7 @@ def table_rows(docs: list[dict[str, Any]]) -> list[list[str]]:
                 _num(doc.get("params_m"), ".2f"),
                 _accuracy(doc, "fp32").text(),
                 _accuracy(doc, "int8").text(),
-                f"{name} {timed.get('engine', '')}".strip() if name else "– (not benchmarked)",
+                _timed_label(name, timed) if name else "– (not benchmarked)",
                 _num(timed.get("latency_1t_ms"), ".2f"),
                 _num(timed.get("latency_mt_ms"), ".2f") + (f" ({mt}t)" if mt else ""),
                 _num(timed.get("fps"), ".1f"),
