@@ -213,22 +213,29 @@ def test_model_name_and_an_int8_file_of_it_measure_both_int8_models(t8, tmp_path
     assert [Path(t.path).resolve() for t in again.targets if t.precision == "int8"] == [int8.onnx_path.resolve()]
 
 
-def test_an_int8_cards_precision_hint_names_its_openvino_row(t8, tmp_path):
-    """An int8 card that asks OpenVINO for f32 (``precision_hint``) gets its engine-default row run
-    with f32 and labelled so; the explicit f32 row would be the same measurement and is not added."""
+def test_an_int8_cards_precision_hint_gets_its_own_openvino_row(t8, tmp_path):
+    """An int8 card that asks OpenVINO for a precision (``precision_hint``) has that way measured beside
+    the engine's default and f32 rows; a hint equal to an existing row adds nothing."""
     from edgezoo.bench.targets import PlanRequest, make_plan
 
     fp32, int8 = t8
     folder = tmp_path / "hinted"
     folder.mkdir()
-    (folder / fp32.onnx_path.name).write_bytes(fp32.onnx_path.read_bytes())
-    (folder / fp32.card_path.name).write_bytes(fp32.card_path.read_bytes())
-    (folder / int8.onnx_path.name).write_bytes(int8.onnx_path.read_bytes())
-    card = {**json.loads(int8.card_path.read_text()), "engine": "openvino", "precision_hint": "f32"}
-    (folder / int8.card_path.name).write_text(json.dumps(card))
+    for path in (fp32.onnx_path, fp32.card_path, int8.onnx_path):
+        (folder / path.name).write_bytes(path.read_bytes())
     req = PlanRequest(
         items=("fastvit_t8",), engines=("onnxruntime", "openvino"), precisions=("int8",), peers=(),
         devices=("cpu",), artifacts_dir=folder,
     )  # fmt: skip
-    rows = [(t.engine, t.ov_precision, t.label) for t in make_plan(req).targets if t.precision == "int8"]
-    assert rows == [("onnxruntime", None, "edgezoo onnxruntime int8"), ("openvino", "f32", "edgezoo openvino int8+f32")]
+    rows = {}
+    for hint in ("f32", "bf16"):
+        card = {**json.loads(int8.card_path.read_text()), "engine": "openvino", "precision_hint": hint}
+        (folder / int8.card_path.name).write_text(json.dumps(card))
+        rows[hint] = [(t.engine, t.ov_precision, t.label) for t in make_plan(req).targets if t.precision == "int8"]
+    common = [
+        ("onnxruntime", None, "edgezoo onnxruntime int8"),
+        ("openvino", "default", "edgezoo openvino int8"),
+        ("openvino", "f32", "edgezoo openvino int8+f32"),
+    ]
+    assert rows["f32"] == common
+    assert rows["bf16"] == [*common, ("openvino", "bf16", "edgezoo openvino int8+bf16")]

@@ -169,6 +169,10 @@ def test_bench_summary_picks_the_fastest_engine_and_its_multi_thread_figures():
     doc["results"][1]["latency_ms"]["median"] = 5.5  # now the f32 row is the fastest at 1 thread
     s = bench_summary(doc, "int8")
     assert (s["engine_precision"], s["latency_1t_ms"], s["latency_mt_ms"], s["fps"]) == ("f32", 5.2, 2.5, 400)
+    # Named as the card deploys it, that way is taken even when another is faster.
+    s = bench_summary(doc, "int8", way="edgezoo onnxruntime int8")
+    assert (s["engine"], s["latency_1t_ms"], s["fps"]) == ("onnxruntime", 6.0, 500)
+    assert bench_summary(doc, "int8", way="edgezoo openvino int8+bf16")["latency_1t_ms"] == 5.2  # absent: fastest
 
 
 def test_timed_names_what_openvino_ran_the_float_operators_in():

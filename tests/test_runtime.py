@@ -134,4 +134,6 @@ def test_an_int8_cards_precision_hint_reaches_its_own_engine(lite0_artifact):
     explicit = open_session(hinted, "openvino", SessionOptions(precision="bf16"))
     assert explicit.config["INFERENCE_PRECISION_HINT"] == "bf16"
     assert "INFERENCE_PRECISION_HINT" not in open_session(lite0_artifact, "openvino").config
+    own = open_session(hinted, "openvino", SessionOptions(precision="default"))  # the engine's, not the card's
+    assert "INFERENCE_PRECISION_HINT" not in own.config
     assert open_session(hinted, "onnxruntime").engine == "onnxruntime"

@@ -232,7 +232,10 @@ def predict(
     threads: Annotated[int | None, typer.Option("--threads", help="Engine threads (default: the engine's).")] = None,
     hint: Annotated[str, typer.Option("--hint", help="OpenVINO performance hint: latency or throughput.")] = "latency",
     precision: Annotated[
-        str | None, typer.Option("--precision", help="Inference precision hint: f32, bf16, f16.")
+        str | None,
+        typer.Option(
+            "--precision", help="Inference precision hint: f32, bf16, f16, or default (the engine's, not the card's)."
+        ),
     ] = None,
     topk: Annotated[int, typer.Option("--topk", help="Classes to show per image.")] = 5,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list (see docs/predict.md).")] = False,

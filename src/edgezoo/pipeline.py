@@ -172,13 +172,14 @@ def _eval(state: _State) -> Stage:
 # --------------------------------------------------------------------------------------------
 
 
-def bench_summary(doc: dict[str, Any], precision: str) -> dict[str, Any] | None:
+def bench_summary(doc: dict[str, Any], precision: str, way: str | None = None) -> dict[str, Any] | None:
     """The seeds' speed columns for one precision, from a bench document's result records.
 
-    1-thread latency: the fastest way (engine, and for OpenVINO the precision of the float operators)
-    at 1 thread, 1 stream, batch 1. Multi-thread latency: that same way at the most threads it was run
-    with, 1 stream. FPS: its best throughput at any thread and stream count. Only edgezoo's own
-    artifacts count (not the peers).
+    1-thread latency, at 1 thread, 1 stream, batch 1: of the way ``way`` names (a bench row label:
+    the artifact as its card deploys it, so that speed and accuracy describe the same thing), else of
+    the fastest way (engine, and for OpenVINO the precision of the float operators). Multi-thread
+    latency: that same way at the most threads it was run with, 1 stream. FPS: its best throughput
+    at any thread and stream count. Only edgezoo's own artifacts count (not the peers).
     """
     rows = [
         r
@@ -188,7 +189,8 @@ def bench_summary(doc: dict[str, Any], precision: str) -> dict[str, Any] | None:
     single = [r for r in rows if r["threads"] == 1 and r.get("streams", 1) == 1]
     if not single:
         return None
-    best = min(single, key=lambda r: r["latency_ms"]["median"])
+    named = [r for r in single if way is not None and r.get("label") == way]
+    best = min(named or single, key=lambda r: r["latency_ms"]["median"])
     # One bench row label per way of running (engine, device, precision hint), whatever the threads.
     same = [r for r in rows if r.get("label", r["engine"]) == best.get("label", best["engine"])]
     multi_threads = max(r["threads"] for r in same)
@@ -214,12 +216,20 @@ def _accuracy(state: _State, precision: str) -> dict[str, Any]:
     return {"top1": r["top1"], "top5": r["top5"], "agreement_top1": r["agreement_top1"], "accuracy_note": None}
 
 
+def _deployed(artifact: Artifact) -> str | None:
+    try:
+        from edgezoo.bench.targets import deployed_label
+    except ImportError:  # no bench in this build: there is no bench document either
+        return None
+    return deployed_label(artifact)
+
+
 def results_document(state: _State) -> dict[str, Any]:
     """The results file for one model (schema: docs/eval.md)."""
     fp32 = state.artifacts["fp32"].card
     precisions: dict[str, Any] = {}
     for precision, artifact in sorted(state.artifacts.items()):
-        speed = bench_summary(state.bench_doc, precision) if state.bench_doc else None
+        speed = bench_summary(state.bench_doc, precision, _deployed(artifact)) if state.bench_doc else None
         precisions[precision] = {
             "artifact": str(artifact.onnx_path),
             "engine": (speed or {}).get("engine") or artifact.card.get("engine"),

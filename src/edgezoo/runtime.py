@@ -35,6 +35,7 @@ _DISTRIBUTIONS = {
 }
 HINTS = ("latency", "throughput", "cumulative_throughput")
 PRECISIONS = ("f32", "bf16", "f16")
+ENGINE_DEFAULT = "default"  # a precision option: the engine's own choice, whatever the card asks
 # Devices each engine accepts; "gpu" is an alias that each engine maps to its own GPU name.
 DEVICES = {
     "onnxruntime": ("cpu", "cuda", "tensorrt", "gpu"),
@@ -56,8 +57,8 @@ class SessionOptions:
     threads: int | None = None
     device: str = "cpu"  # cpu | cuda | tensorrt | gpu (onnxruntime); cpu | gpu | npu (openvino); cpu | cuda (torch)
     hint: str = "latency"  # openvino performance hint: latency | throughput | cumulative_throughput
-    # Inference precision hint: f32 | bf16 | f16. None: what the artifact's card asks its own engine
-    # for (``precision_hint``), else the engine's default.
+    # Inference precision hint: f32 | bf16 | f16, or "default" for the engine's own. None: what the
+    # artifact's card asks its own engine for (``precision_hint``), else the engine's default.
     precision: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # raw OpenVINO properties, passed through unchanged
 
@@ -66,8 +67,9 @@ class SessionOptions:
             raise EdgezooError(f"threads must be a positive integer, got {self.threads!r}")
         if self.hint not in HINTS:
             raise EdgezooError(f"unknown performance hint '{self.hint}': choose from {', '.join(HINTS)}")
-        if self.precision is not None and self.precision not in PRECISIONS:
-            raise EdgezooError(f"unknown precision hint '{self.precision}': choose from {', '.join(PRECISIONS)}")
+        if self.precision is not None and self.precision not in (*PRECISIONS, ENGINE_DEFAULT):
+            choices = ", ".join((*PRECISIONS, ENGINE_DEFAULT))
+            raise EdgezooError(f"unknown precision hint '{self.precision}': choose from {choices}")
 
 
 class Session(Protocol):
@@ -170,7 +172,7 @@ class OvSession:
         config: dict[str, Any] = {"PERFORMANCE_HINT": options.hint.upper()}
         if options.threads:
             config["INFERENCE_NUM_THREADS"] = options.threads
-        if options.precision:
+        if options.precision and options.precision != ENGINE_DEFAULT:
             config["INFERENCE_PRECISION_HINT"] = options.precision
         config.update(options.extra)
         core = ov.Core()

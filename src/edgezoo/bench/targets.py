@@ -23,7 +23,7 @@ import numpy as np
 from edgezoo.artifact import Artifact, is_artifact_path, read_artifact
 from edgezoo.errors import EdgezooError
 from edgezoo.fsutil import atomic_path, ensure_dir
-from edgezoo.runtime import ENGINES, artifact_path_for, card_precision, engine_version
+from edgezoo.runtime import ENGINE_DEFAULT, ENGINES, artifact_path_for, engine_version
 
 PRECISIONS = ("fp32", "bf16", "int8")
 PEERS = ("eager", "eager-reparam", "ort-plain", "nncf-default")
@@ -68,7 +68,7 @@ class Target:
     device: str
     path: str  # the file the engine opens (.onnx, or OpenVINO .xml for the NNCF peer)
     card_path: str  # the edgezoo card that describes the input (for peers: the fp32 export's)
-    ov_precision: str | None = None  # OpenVINO INFERENCE_PRECISION_HINT
+    ov_precision: str | None = None  # OpenVINO INFERENCE_PRECISION_HINT, or "default" (the engine's own)
     reparameterize: bool = False  # torch peers: timm.utils.reparameterize_model first
     size_bytes: int = 0
     note: str = ""
@@ -79,7 +79,8 @@ class Target:
     def label(self) -> str:
         device = "" if self.device == "cpu" else f" {self.device}"
         # int8 rows name the precision OpenVINO was told to run the remaining float operators in.
-        rest = f"+{self.ov_precision}" if self.precision == "int8" and self.ov_precision else ""
+        named = self.ov_precision not in (None, ENGINE_DEFAULT)
+        rest = f"+{self.ov_precision}" if self.precision == "int8" and named else ""
         tag = f" [{self.tag}]" if self.tag else ""
         return f"{self.variant} {self.engine}{device} {self.precision}{rest}{tag}"
 
@@ -96,6 +97,14 @@ class Target:
         if self.variant != EDGEZOO:
             card = {**card, "precision": "fp32" if self.engine == "torch" else self.precision}
         return Artifact(Path(self.path), card)
+
+
+def deployed_label(artifact: Artifact) -> str:
+    """The bench row label of an artifact run as its card says: its engine, and its precision hint."""
+    card = artifact.card
+    engine = str(card.get("engine", "onnxruntime"))
+    hint = card.get("precision_hint") or (ENGINE_DEFAULT if engine == "openvino" else None)
+    return Target(artifact.model_name, EDGEZOO, engine, str(card.get("precision")), "cpu", "", "", hint).label
 
 
 @dataclass
@@ -372,18 +381,21 @@ def _tags(artifacts: list[Artifact]) -> list[str]:
 def _edgezoo_targets(plan: Plan, art: Artifact, req: PlanRequest, devices: set[str], tag: str = "") -> None:
     model = art.model_name
     precision = str(art.card.get("precision"))
-    seen: set[tuple[str, str, str, str | None]] = set()
-    for art_precision, engine, device, row_precision, hint in EDGEZOO_RUNS:
+    runs = list(EDGEZOO_RUNS)
+    # An int8 card that names a precision for its engine (``precision_hint``) gets that way measured
+    # too, beside the engine's default and f32 (each measured once).
+    own = art.card.get("precision_hint")
+    deployed = ("int8", str(art.card.get("engine")), "cpu", "int8", own)
+    if precision == "int8" and own and deployed not in runs:
+        runs.append(deployed)
+    for art_precision, engine, device, row_precision, hint in runs:
         if art_precision != precision or engine not in req.engines or row_precision not in req.precisions:
             continue
         if device not in devices:
             continue
-        # The engine's-default row runs as the card asks (its precision hint, if any), named as such;
-        # where that equals an explicit row, the row is measured once.
-        hint = hint or card_precision(art, engine)
-        if (engine, device, row_precision, hint) in seen:
-            continue
-        seen.add((engine, device, row_precision, hint))
+        # OpenVINO rows always say what to run float operators in: an unset hint is the engine's own
+        # default, not the card's (which has a row of its own above).
+        hint = hint or (ENGINE_DEFAULT if engine == "openvino" else None)
         plan.targets.append(
             Target(
                 model,
