@@ -195,11 +195,11 @@ class _Quantizer:
     def build(self, config: QuantConfig, tag: str) -> _Candidate:
         overrides = resolve_overrides(self.float_model, config)
         quantized = frontend.prepend(quantize_graph(self.float_model, self.calib, config, overrides), self.spec)
+        hint = config.engine["precision_hint"]  # overrides and fidelity are checked as deployed, with it
         card = {**self.source.card, "kind": "quantized", "precision": "int8", "engine": self.engine}
-        card["precision_hint"] = config.engine["precision_hint"]  # the fidelity below runs with it
+        card["precision_hint"] = hint
         card["input"] = self.spec.card(self.source.card["input"]["name"])
         artifact = write_artifact(quantized, card, self.workdir / tag, self.card.name + ".int8")
-        hint = config.engine["precision_hint"]
         checks = verify_overrides(artifact.onnx_path, self.engine, self.float_model, overrides, hint)
         broken = [c for c in checks if not c.held]
         if broken:

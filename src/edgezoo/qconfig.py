@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from edgezoo.errors import EdgezooError
+from edgezoo.runtime import PRECISIONS as PRECISION_HINTS
 
 _PACKAGE = "edgezoo.configs"
 INPUT_TYPES = ("float", "rgb", "bgr", "nv12")
@@ -36,9 +37,9 @@ MODEL_TYPES = ("cnn", "transformer")
 # Where the onnxruntime quantizer's Q->DQ pairs stay: on every quantized node's inputs and outputs
 # (what ONNX Runtime's QLinear kernels need), or only on tensors an integer op reads (OpenVINO).
 QDQ_PLACEMENTS = ("inputs_and_outputs", "int8_inputs")
-# OpenVINO's INFERENCE_PRECISION_HINT for the operators an int8 artifact leaves in float. Unset, the
-# engine picks (bf16 on CPUs with AVX-512 BF16 or AMX), which can cost more fidelity than int8 does.
-PRECISION_HINTS = ("f32", "bf16", "f16")
+# engine.precision_hint: OpenVINO's INFERENCE_PRECISION_HINT for the operators an int8 artifact leaves
+# in float (runtime.PRECISIONS). Unset, the engine picks (bf16 on CPUs with AVX-512 BF16 or AMX), which
+# can cost more fidelity than int8 does.
 
 # The schema: for each section, its keys and a default (None: "not set").
 _SCHEMA: dict[str, dict[str, Any]] = {

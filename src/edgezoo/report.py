@@ -170,7 +170,8 @@ def caption(docs: list[dict[str, Any]]) -> list[str]:
     data = sorted({str(d["eval"]["dataset"]) for d in docs if d.get("eval")})
     lines.append(f"Accuracy data: {', '.join(data)}." if data else "Accuracy: no dataset given (`--data`).")
     lines.append(
-        "Speed columns are for the deployed precision in `timed` (int8 when quantized); multi-thread latency"
+        "Speed columns are for the deployed precision in `timed` (int8 when quantized), run as its card"
+        " says: the engine, and after `+` what OpenVINO ran the float operators in; multi-thread latency"
         " uses the thread count in brackets. X5 columns: the seeds' RDK X5 figures (BPU, NV12 input);"
         " timm Top-1: published ImageNet-1k accuracy (FastViT at 256 px)."
     )
