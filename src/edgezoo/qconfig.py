@@ -37,9 +37,6 @@ MODEL_TYPES = ("cnn", "transformer")
 # Where the onnxruntime quantizer's Q->DQ pairs stay: on every quantized node's inputs and outputs
 # (what ONNX Runtime's QLinear kernels need), or only on tensors an integer op reads (OpenVINO).
 QDQ_PLACEMENTS = ("inputs_and_outputs", "int8_inputs")
-# engine.precision_hint: OpenVINO's INFERENCE_PRECISION_HINT for the operators an int8 artifact leaves
-# in float (runtime.PRECISIONS). Unset, the engine picks (bf16 on CPUs with AVX-512 BF16 or AMX), which
-# can cost more fidelity than int8 does.
 
 # The schema: for each section, its keys and a default (None: "not set").
 _SCHEMA: dict[str, dict[str, Any]] = {
@@ -270,6 +267,9 @@ def _validate(cfg: dict[str, Any], origin: dict[str, str], label: str) -> None:
             "int8_inputs is for the onnxruntime quantizer with the openvino runtime"
             " (ONNX Runtime's integer kernels need quantized outputs; NNCF places its own)",
         )
+    # engine.precision_hint: OpenVINO's INFERENCE_PRECISION_HINT for the operators an int8 artifact
+    # leaves in float. Unset, the engine picks (bf16 on CPUs with AVX-512 BF16 or AMX), which can cost
+    # more fidelity than int8 does.
     hint = cfg["engine"]["precision_hint"]
     if hint is not None and hint not in PRECISION_HINTS:
         raise _fail(origin, "engine.precision_hint", label, f"{hint!r} is not one of {', '.join(PRECISION_HINTS)}")

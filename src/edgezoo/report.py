@@ -92,7 +92,7 @@ def _accuracy(doc: dict[str, Any], precision: str) -> Cell:
 
 
 def _timed_label(name: str, timed: dict[str, Any]) -> str:
-    """ "int8 openvino+f32": the precision, the engine, and for OpenVINO what it ran float operators in."""
+    """The `timed` cell: precision, engine, and for OpenVINO what it ran float operators in ("int8 openvino+f32")."""
     hint = timed.get("engine_precision") if timed.get("engine") == "openvino" else None
     rest = f"+{hint}" if hint else ""
     return f"{name} {timed.get('engine', '')}{rest}".strip()
