@@ -227,6 +227,22 @@ def test_float_conv_keeps_float_weights_in_onnxruntime(lite0, tmp_path):
     assert not broken[0].held, broken  # ORT made it an integer convolution after all
 
 
+def test_float_conv_found_in_openvinos_graph_under_its_split_name(tmp_path):
+    """OpenVINO splits a Conv with a bias into "<name>/WithoutBiases" and an Add; in FastViT's ConvMlp
+    the Add is fused away, so only the split name is left. The check must still find the node (it
+    said "not in the runtime graph", and quantize refused a valid override)."""
+    artifact, _ = export(get_card("fastvit_t8"), out_dir=tmp_path)
+    model = onnx.load(artifact.onnx_path)
+    name = "/stages.0/blocks/blocks.0/mlp/conv/conv/Conv"
+    text = f"base: fastvit_t8\nprecision: {{nodes: {{{name}: float}}}}\n"
+    cfg = load_config(_write(tmp_path / "dw.yaml", text))
+    overrides = resolve_overrides(model, cfg)
+    path = tmp_path / "dw.onnx"
+    onnx.save(quantize_graph(model, _tiny_calibration(artifact), cfg, overrides), path)
+    (check,) = verify_overrides(path, "openvino", model, overrides)
+    assert check.held and check.detail.startswith("Convolution runs "), check
+
+
 def test_float_layers_fused_with_their_activation_hold(lite0, tmp_path):
     """Consecutive float convolutions: ORT fuses each with its Clip into one float FusedConv whose
     output is the Clip's tensor, so the Conv's own output is gone from the runtime graph. The check

@@ -517,6 +517,9 @@ def _verify_ort(
     return checks
 
 
+_OV_CONV_SUFFIX = "/WithoutBiases"
+
+
 def _verify_openvino(
     onnx_path: Path, originals: dict[str, onnx.NodeProto], overrides: dict[str, str], precision: str | None
 ) -> list:
@@ -544,7 +547,9 @@ def _verify_openvino(
 
         entry = (read("layerType"), read("runtimePrecision"), read("outputPrecisions"))
         for original in read("originalLayersNames").split(","):
-            layers.setdefault(original.strip(), []).append(entry)
+            # OpenVINO splits a Conv with a bias into "<name>/WithoutBiases" and an Add, and where it
+            # fuses the Add away only the first is left: it is still the node the override names.
+            layers.setdefault(original.strip().removesuffix(_OV_CONV_SUFFIX), []).append(entry)
 
     def integer(layer_type: str, runtime: str, outputs: str) -> bool:
         return layer_type != "Subgraph" and runtime in _INTEGER_PRECISIONS
