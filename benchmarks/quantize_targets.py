@@ -51,6 +51,7 @@ from edgezoo.runtime import SessionOptions, engine_precision, open_session  # no
 from edgezoo.samples import more_photos, sample_photos, write_photo_variants  # noqa: E402
 from edgezoo.zoo import get_card  # noqa: E402
 
+FIDELITY_KEYS = ("images", "top1_agreement", "logit_cosine_mean", "logit_cosine_min", "top5_overlap")
 TRANSFORMERS = ["fastvit_t8", "fastvit_t12", "fastvit_s12", "fastvit_sa12", "efficientformer_l1", "efficientformer_l3"]
 CALIB_PHOTOS = ("chelsea", "astronaut", "rocket", "hubble_deep_field")
 HELD_OUT_PHOTOS = ("grace_hopper", "coffee", "motorcycle_left", "motorcycle_right", "camera")
@@ -114,8 +115,7 @@ def same_core(a: Path, b: Path) -> bool:
 
 def _fidelity(outcome: object) -> dict[str, object]:
     fid = outcome.fidelity
-    keys = ("images", "top1_agreement", "logit_cosine_mean", "logit_cosine_min", "top5_overlap")
-    return {k: fid[k] for k in keys}
+    return {k: fid[k] for k in FIDELITY_KEYS}
 
 
 def float_in_engine(source: object, engine: str, held_out: Path) -> dict[str, object]:
@@ -129,8 +129,7 @@ def float_in_engine(source: object, engine: str, held_out: Path) -> dict[str, ob
     ]
     reference, other = open_session(source, "onnxruntime"), open_session(source, engine)
     result = compare_logits([reference.run(x) for x in inputs], [other.run(x) for x in inputs])
-    keys = ("images", "top1_agreement", "logit_cosine_mean", "logit_cosine_min", "top5_overlap")
-    return {**{k: result[k] for k in keys}, "engine": engine, "engine_precision": engine_precision(other)}
+    return {**{k: result[k] for k in FIDELITY_KEYS}, "engine": engine, "engine_precision": engine_precision(other)}
 
 
 def lite0_targets(work: Path, splits: dict[str, tuple[Path, Path]]) -> dict[str, object]:

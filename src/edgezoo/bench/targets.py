@@ -99,11 +99,17 @@ class Target:
         return Artifact(Path(self.path), card)
 
 
+def _row_hint(engine: str, hint: str | None) -> str | None:
+    """OpenVINO rows always say what to run float operators in: unset is the engine's own default
+    (never the card's, which gets a row of its own); other engines take no hint."""
+    return hint or (ENGINE_DEFAULT if engine == "openvino" else None)
+
+
 def deployed_label(artifact: Artifact) -> str:
     """The bench row label of an artifact run as its card says: its engine, and its precision hint."""
     card = artifact.card
     engine = str(card.get("engine", "onnxruntime"))
-    hint = card.get("precision_hint") or (ENGINE_DEFAULT if engine == "openvino" else None)
+    hint = _row_hint(engine, card.get("precision_hint"))
     return Target(artifact.model_name, EDGEZOO, engine, str(card.get("precision")), "cpu", "", "", hint).label
 
 
@@ -393,9 +399,7 @@ def _edgezoo_targets(plan: Plan, art: Artifact, req: PlanRequest, devices: set[s
             continue
         if device not in devices:
             continue
-        # OpenVINO rows always say what to run float operators in: an unset hint is the engine's own
-        # default, not the card's (which has a row of its own above).
-        hint = hint or (ENGINE_DEFAULT if engine == "openvino" else None)
+        hint = _row_hint(engine, hint)
         plan.targets.append(
             Target(
                 model,
