@@ -32,6 +32,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +43,7 @@ sys.path.insert(0, str(ROOT / "src"))
 import edgezoo  # noqa: E402,F401  (torchvision shim before timm)
 from edgezoo.artifact import now_iso, versions  # noqa: E402
 from edgezoo.export import export  # noqa: E402
-from edgezoo.fidelity import compare_logits  # noqa: E402
+from edgezoo.fidelity import compare_logits, top2_margin  # noqa: E402
 from edgezoo.frontend import PREFIX, FrontEnd, InputSpec  # noqa: E402
 from edgezoo.int8 import model_card_of, quantize_artifact  # noqa: E402
 from edgezoo.preprocess import find_images, load_image, normalize, resize_crop  # noqa: E402
@@ -52,6 +53,7 @@ from edgezoo.samples import more_photos, sample_photos, write_photo_variants  # 
 from edgezoo.zoo import get_card  # noqa: E402
 
 FIDELITY_KEYS = ("images", "top1_agreement", "logit_cosine_mean", "logit_cosine_min", "top5_overlap")
+MARGIN_KEYS = ("float_margin_median", "disagreements_float_margin_max")
 TRANSFORMERS = ["fastvit_t8", "fastvit_t12", "fastvit_s12", "fastvit_sa12", "efficientformer_l1", "efficientformer_l3"]
 CALIB_PHOTOS = ("chelsea", "astronaut", "rocket", "hubble_deep_field")
 HELD_OUT_PHOTOS = ("grace_hopper", "coffee", "motorcycle_left", "motorcycle_right", "camera")
@@ -129,10 +131,14 @@ def float_in_engine(source: object, engine: str, held_out: Path) -> dict[str, ob
     ]
     reference, other = open_session(source, "onnxruntime"), open_session(source, engine)
     result = compare_logits([reference.run(x) for x in inputs], [other.run(x) for x in inputs])
-    return {**{k: result[k] for k in FIDELITY_KEYS}, "engine": engine, "engine_precision": engine_precision(other)}
+    return {
+        **{k: result[k] for k in (*FIDELITY_KEYS, *MARGIN_KEYS)},
+        "engine": engine,
+        "engine_precision": engine_precision(other),
+    }
 
 
-def lite0_targets(work: Path, splits: dict[str, tuple[Path, Path]]) -> dict[str, object]:
+def lite0_targets(work: Path, splits: dict[str, tuple[Path, Path]], photos: Path | None) -> dict[str, object]:
     """The shipped config (RGB frames) on split A, the target's own numbers; the same recipe with
     NV12 input beside it (one int8 core, NV12 front end); split B, the other way round, as a check
     that the figures do not depend on which photos calibrate."""
@@ -249,6 +255,85 @@ def lite0_targets(work: Path, splits: dict[str, tuple[Path, Path]]) -> dict[str,
         "held_out_disagreements": disagreements,
         "whole_photos": per_image[n:],
         "latency_ms_1thread": timing,
+        **({"split_c": photo_split(work, source, photos)} if photos else {}),
+    }
+
+
+MARGINS = (0.0, 0.05, 0.1, 0.2)
+
+
+def _logits(artifact: object, engine: str, files: list[Path]) -> list[np.ndarray]:
+    """Logits of ``artifact`` in ``engine`` for each image (the card's centre crop and front end)."""
+    card = get_card("tf_efficientnet_lite0")
+    quantization = artifact.card.get("quantization")
+    spec = InputSpec.from_config(quantization["config"]["input"] if quantization else {"type": "float"}, card)
+    front, session = FrontEnd(spec, card), open_session(artifact, engine)
+    crops = (resize_crop(load_image(f), card.img_size, card.crop_pct, card.interpolation) for f in files)
+    return [session.run(front.frames(c) if quantization else front.model_input(c)) for c in crops]
+
+
+def by_float_margin(reference: list[np.ndarray], other: list[np.ndarray]) -> list[dict[str, object]]:
+    """Top-1 agreement among the images whose float top-1 leads its runner-up by at least each of
+    ``MARGINS`` in softmax probability: how the changes spread between near-ties and clear images."""
+    margins = np.array([top2_margin(z) for z in reference])
+    same = np.array([int(r.argmax()) == int(o.argmax()) for r, o in zip(reference, other, strict=True)])
+    return [
+        {
+            "float_margin_at_least": m,
+            "images": int((margins >= m).sum()),
+            "top1_agreement": float(same[margins >= m].mean()),
+        }
+        for m in MARGINS
+        if (margins >= m).any()
+    ]
+
+
+def photo_split(work: Path, source: object, photos: Path) -> dict[str, object]:
+    """Split C: a folder of distinct real photos (``benchmarks/fetch_photos.py``), alternate files
+    calibrating and held out, every image whole. The shipped config and the same config with
+    ``calibration.method: mse``, each against float in ONNX Runtime, beside the fp32 export in the
+    card's engine at its default precision (no int8)."""
+    files = find_images(photos)
+    if len(files) < 20:
+        raise SystemExit(f"{photos}: {len(files)} images; split C needs a few hundred (fetch_photos.py)")
+    calib, held = work / "C" / "calib", work / "C" / "held_out"
+    for folder in (calib, held):
+        folder.mkdir(parents=True)
+    for i, f in enumerate(files):
+        (calib if i % 2 == 0 else held).joinpath(f.name).symlink_to(f.resolve())
+    held_files = find_images(held)
+    card = get_card("tf_efficientnet_lite0")
+    shipped = load_config(card.quantize_config)
+    data = json.loads(json.dumps(shipped.data))
+    data["calibration"]["method"] = "mse"
+    configs = {"shipped": shipped, "mse_ranges": QuantConfig(data, f"{shipped.source} with mse ranges", shipped.chain)}
+    reference = _logits(source, "onnxruntime", held_files)
+    rows: dict[str, object] = {}
+    for name, config in configs.items():
+        result = quantize_artifact(
+            source,
+            calib,
+            config=config,
+            num_calib=len(find_images(calib)),
+            holdout_dir=held,
+            num_holdout=len(held_files),
+            out_dir=work / f"c_{name}",
+        )
+        engine = result.artifact.card["engine"]
+        fid = result.fidelity
+        rows[name] = {
+            **_fidelity(result),
+            **{k: fid[k] for k in MARGIN_KEYS},
+            "by_float_margin": by_float_margin(reference, _logits(result.artifact, engine, held_files)),
+        }
+    float_default = float_in_engine(source, engine, held)
+    float_default["by_float_margin"] = by_float_margin(reference, _logits(source, engine, held_files))
+    return {
+        "photos": str(photos),
+        "calibration_images": len(find_images(calib)),
+        "held_out_images": len(held_files),
+        **rows,
+        "fp32_in_engine_default": float_default,
     }
 
 
@@ -294,6 +379,53 @@ def _row(r: dict[str, object]) -> str:
         f"| {r['image']} | {r['float_top1']} ({r['float_margin']}) | {r['int8_nv12_top1']} ({r['int8_nv12_margin']}) |"
         f" {r['int8_rgb_top1']} ({r['int8_rgb_margin']}) |"
     )
+
+
+def split_c_lines(c: dict[str, object] | None, fid: Callable[[dict[str, object]], str]) -> list[str]:
+    """The split C section of the doc (nothing when the run had no ``--photos``)."""
+    if not c:
+        return []
+
+    def changes(r: dict[str, object]) -> str:
+        largest = r["disagreements_float_margin_max"]
+        return "none" if largest is None else f"{largest:.3f}"
+
+    rows = {
+        "shipped config (min/max ranges)": c["shipped"],
+        "same config, `calibration.method: mse`": c["mse_ranges"],
+        f"fp32 export in {c['fp32_in_engine_default']['engine']} at its default"
+        f" ({c['fp32_in_engine_default']['engine_precision']}), no int8": c["fp32_in_engine_default"],
+    }
+    head = " | ".join(f"float margin >= {m['float_margin_at_least']}" for m in c["shipped"]["by_float_margin"])
+    counts = " | ".join(str(m["images"]) for m in c["shipped"]["by_float_margin"])
+    return [
+        f"### Split C: {c['calibration_images'] + c['held_out_images']} distinct real photos",
+        "",
+        f"Photos from two Debian packages (`benchmarks/fetch_photos.py`: Tux Paint's photo stamps of single"
+        f" objects on white, OpenCV's sample images), alternate files calibrating ({c['calibration_images']})"
+        f" and held out ({c['held_out_images']}), each image whole (the card's centre crop), no views of one"
+        " photo on both sides. Many are objects outside ImageNet's classes (planets, flowers, road signs), so"
+        " the float model is often unsure: the float margin (top-1 minus top-2 softmax probability) has median"
+        f" {c['shipped']['float_margin_median']:.3f}.",
+        "",
+        "| against float in ONNX Runtime | agreement / cosine (min) | top-1 changes, largest float margin among them |",
+        "|---|---|---|",
+        *(
+            f"| {name} | {fid(r)} | {round(r['images'] * (1 - r['top1_agreement']))}, {changes(r)} |"
+            for name, r in rows.items()
+        ),
+        "",
+        "Top-1 agreement among the held-out images whose float margin is at least the column's:",
+        "",
+        f"| | {head} |",
+        "|---" * (1 + len(c["shipped"]["by_float_margin"])) + "|",
+        f"| images | {counts} |",
+        *(
+            f"| {name} | " + " | ".join(f"{m['top1_agreement']:.3f}" for m in r["by_float_margin"]) + " |"
+            for name, r in rows.items()
+        ),
+        "",
+    ]
 
 
 def write_doc(report: dict[str, object]) -> None:
@@ -369,6 +501,7 @@ def write_doc(report: dict[str, object]) -> None:
         "|---|---|---|---|",
         *(_row(r) for r in lite["whole_photos"]),
         "",
+        *split_c_lines(lite.get("split_c"), fid),
         "## Six transformers, shipped configs: int8 vs fp32 at 1 thread",
         "",
         *(
@@ -401,6 +534,11 @@ def main() -> None:
     parser.add_argument(
         "--only", choices=("lite0", "transformers"), help="measure one part; keep the other from the previous JSON"
     )
+    parser.add_argument(
+        "--photos",
+        type=Path,
+        help="a folder of distinct real photos (benchmarks/fetch_photos.py) for lite0's split C",
+    )
     args = parser.parse_args()
     previous = json.loads(RESULTS.read_text(encoding="utf-8")) if args.only and RESULTS.is_file() else {}
     if args.only and not previous:
@@ -415,7 +553,7 @@ def main() -> None:
         if args.only == "transformers":
             lite0 = previous["lite0"]
         else:
-            lite0 = lite0_targets(work, splits)
+            lite0 = lite0_targets(work, splits, args.photos)
             print(json.dumps({k: v for k, v in lite0.items() if k != "worst_layers"}, indent=1), flush=True)
         transformers, transformers_date = {}, date
         if args.only == "lite0":
@@ -430,7 +568,8 @@ def main() -> None:
         "transformers_date": transformers_date,
         "command": "python benchmarks/quantize_targets.py"
         + (" --quick" if args.quick else "")
-        + (f" --only {args.only}" if args.only else ""),
+        + (f" --only {args.only}" if args.only else "")
+        + (f" --photos {args.photos}" if args.photos else ""),
         "seconds": round(time.time() - started, 1),
         "machine": machine(),
         "load_average_start": load_start,

@@ -101,7 +101,7 @@ def test_config_inherits_and_overrides_its_base(tmp_path):
     [
         ("calibraton: {count: 3}\n", "unknown key 'calibraton'"),
         ("calibration: {cuont: 3}\n", "unknown key 'calibration.cuont'"),
-        ("calibration: {method: kl}\n", "calibration.method: 'kl' is not one of minmax, entropy, percentile"),
+        ("calibration: {method: kl}\n", "calibration.method: 'kl' is not one of minmax, mse, entropy, percentile"),
         ("calibration: {count: 0}\n", "calibration.count: must be a positive integer"),
         ("input: {type: yuyv}\n", "input.type: 'yuyv' is not one of float, rgb, bgr, nv12"),
         ("input: {type: rgb, scale: [1, 2]}\n", "input.scale: expected three numbers"),
@@ -439,6 +439,11 @@ def test_lite0_real_weights_fidelity_nv12_and_rgb(cli, lite0, image_sets, tmp_pa
         assert fid["images"] == len(crops)
         assert fid["logit_cosine_mean"] >= 0.98, fid
         assert fid["top1_agreement"] >= 0.85, fid
+        # The card and the printout say how near a tie every top-1 change was.
+        changed = fid["top1_disagreements"] > 0
+        assert (fid["disagreements_float_margin_max"] is not None) == changed
+        assert ("top-1 change(s), all on images where float's top two" in res.out) == changed
+        assert 0.0 <= fid["float_margin_median"] <= 1.0
         layers = fid["layers_worst_first"]
         assert layers and [e["sqnr_db"] for e in layers] == sorted(e["sqnr_db"] for e in layers)
         session = open_session(artifact)  # the card's engine
@@ -467,6 +472,26 @@ def test_lite0_real_weights_fidelity_nv12_and_rgb(cli, lite0, image_sets, tmp_pa
     agree = np.mean([a == b for a, b in zip(results["nv12"], float_top1, strict=True)])
     assert vs_rgb["top1_agreement"] == pytest.approx(agree)  # an independent count of the same thing
     assert 0.99 < cost["logit_cosine_mean"] < 1.0  # chroma subsampling changes the logits a little
+
+
+def test_fidelity_says_how_near_a_tie_each_top1_change_was():
+    from edgezoo.fidelity import compare_logits
+
+    reference = [np.array([2.0, 1.99, 0.0]), np.array([5.0, 0.0, 0.0]), np.array([0.0, 3.0, 1.0])]
+    quantized = [np.array([1.99, 2.0, 0.0]), np.array([5.0, 0.1, 0.0]), np.array([0.0, 3.0, 1.2])]
+    result = compare_logits(reference, quantized)
+
+    def margin(z: np.ndarray) -> float:  # top-1 minus top-2 softmax probability, written out
+        p = np.exp(z) / np.exp(z).sum()
+        first, second = sorted(p)[-1], sorted(p)[-2]
+        return first - second
+
+    assert result["top1_disagreements"] == 1
+    assert result["disagreements_float_margin_max"] == pytest.approx(margin(reference[0]))
+    assert result["disagreements_float_margin_max"] < 0.01
+    assert result["float_margin_median"] == pytest.approx(margin(reference[2]))  # the middle of the three
+    unchanged = compare_logits(reference, reference)
+    assert unchanged["top1_disagreements"] == 0 and unchanged["disagreements_float_margin_max"] is None
 
 
 @pytest.mark.slow

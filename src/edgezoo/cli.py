@@ -179,6 +179,12 @@ def _print_quantized(result) -> None:  # type: ignore[no-untyped-def]
             f" top-5 overlap {f['top5_overlap']:.3f}, logit cosine mean {f['logit_cosine_mean']:.4f}"
             f" (min {f['logit_cosine_min']:.4f})"
         )
+    if f.get("disagreements_float_margin_max") is not None:
+        out.print(
+            f"  {f['top1_disagreements']} top-1 change(s), all on images where float's top two classes were"
+            f" within {f['disagreements_float_margin_max']:.3f} in probability (median over the held-out"
+            f" images: {f['float_margin_median']:.3f})"
+        )
     if f.get("vs_float_on_rgb"):
         rgb, cost = f["vs_float_on_rgb"], f["nv12_input_cost_in_float"]
         out.print(

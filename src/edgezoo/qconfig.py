@@ -28,7 +28,7 @@ from edgezoo.runtime import PRECISIONS as PRECISION_HINTS
 _PACKAGE = "edgezoo.configs"
 INPUT_TYPES = ("float", "rgb", "bgr", "nv12")
 COLOUR_RANGES = ("full", "video")
-METHODS = ("minmax", "entropy", "percentile")
+METHODS = ("minmax", "mse", "entropy", "percentile")
 PRECISIONS = ("int8", "int16", "float")
 QUANTIZERS = ("onnxruntime", "nncf")
 RUNTIMES = ("onnxruntime", "openvino")

@@ -37,6 +37,7 @@ import onnx
 from edgezoo.biascorr import correct_biases
 from edgezoo.errors import EdgezooError
 from edgezoo.qconfig import QuantConfig
+from edgezoo.ranges import mse_ranges
 
 log = logging.getLogger(__name__)
 
@@ -326,6 +327,7 @@ def _ort_quantize(
     cal = config.calibration
     method = {
         "minmax": CalibrationMethod.MinMax,
+        "mse": CalibrationMethod.MinMax,  # the ranges below replace min/max for every activation
         "entropy": CalibrationMethod.Entropy,
         "percentile": CalibrationMethod.Percentile,
     }[cal["method"]]
@@ -335,9 +337,18 @@ def _ort_quantize(
     initializers = {i.name for i in model.graph.initializer}
     by_name = {n.name: n for n in model.graph.node}
     sixteen = [name for name, p in overrides.items() if p == "int16"]
+    tensor_overrides: dict[str, list[dict[str, Any]]] = {}
     if sixteen:
         tensors = {t for name in sixteen for t in (*by_name[name].input, *by_name[name].output) if t}
-        extra["TensorQuantOverrides"] = {t: [{"quant_type": QuantType.QUInt16}] for t in sorted(tensors - initializers)}
+        tensor_overrides = {t: [{"quant_type": QuantType.QUInt16}] for t in sorted(tensors - initializers)}
+    if cal["method"] == "mse":
+        # int16 tensors keep their min/max: with 65536 levels clipping buys nothing.
+        ranges = mse_ranges(model, calib)
+        log.info("mse ranges: %d activation tensors", len(ranges))
+        for t, (lo, hi) in ranges.items():
+            tensor_overrides.setdefault(t, [{"rmin": np.float32(lo), "rmax": np.float32(hi)}])
+    if tensor_overrides:
+        extra["TensorQuantOverrides"] = tensor_overrides
     floats = [name for name, p in overrides.items() if p == "float"]
     source, target = workdir / "float.onnx", workdir / "int8.onnx"
     onnx.save(model, source)
