@@ -61,3 +61,32 @@ def lite0_artifact(tmp_path_factory):
     artifact, _ = export(get_card("tf_efficientnet_lite0"), pretrained=True, out_dir=tmp_path_factory.mktemp("lite0"))
     assert artifact.card["weights"]["kind"] == "package"
     return artifact
+
+
+def conv_relu_conv(w1, b1, w2, b2, height: int, **first_conv: object):
+    """A float ONNX model ``input -> Conv(w1, b1, **first_conv) -> Relu -> Conv(w2, b2)`` on square
+    ``height`` inputs (shape-preserving convs), for quantizer tests that need a known graph."""
+    import numpy as np
+    import onnx
+    from onnx import helper, numpy_helper
+
+    inits = [
+        numpy_helper.from_array(np.asarray(v, np.float32), n)
+        for v, n in ((w1, "w1"), (b1, "b1"), (w2, "w2"), (b2, "b2"))
+    ]
+    nodes = [
+        helper.make_node("Conv", ["input", "w1", "b1"], ["c1"], name="conv1", **first_conv),
+        helper.make_node("Relu", ["c1"], ["r1"], name="relu"),
+        helper.make_node("Conv", ["r1", "w2", "b2"], ["out"], name="conv2"),
+    ]
+    channels_in = np.shape(w1)[0] if first_conv.get("group", 1) > 1 else np.shape(w1)[1]
+    graph = helper.make_graph(
+        nodes,
+        "conv_relu_conv",
+        [helper.make_tensor_value_info("input", onnx.TensorProto.FLOAT, [1, channels_in, height, height])],
+        [helper.make_tensor_value_info("out", onnx.TensorProto.FLOAT, [1, np.shape(w2)[0], height, height])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from conftest import files_in
+from conftest import conv_relu_conv, files_in
 
 from edgezoo.artifact import read_artifact
 from edgezoo.colour import nv12_to_rgb, rgb_to_nv12
@@ -312,30 +312,16 @@ def test_int8_inputs_placement_needs_the_openvino_runtime(tmp_path):
 
 def _two_conv_model() -> onnx.ModelProto:
     """Depthwise 3x3 conv -> Relu -> 1x1 conv, random weights: int8 weights shift its output mean."""
-    from onnx import helper, numpy_helper
-
     rng = np.random.default_rng(3)
-    inits = [
-        numpy_helper.from_array(rng.standard_normal((8, 1, 3, 3)).astype(np.float32), "w1"),
-        numpy_helper.from_array(rng.standard_normal(8).astype(np.float32), "b1"),
-        numpy_helper.from_array((rng.standard_normal((5, 8, 1, 1)) * 3).astype(np.float32), "w2"),
-        numpy_helper.from_array(rng.standard_normal(5).astype(np.float32), "b2"),
-    ]
-    nodes = [
-        helper.make_node("Conv", ["input", "w1", "b1"], ["c1"], name="dw", group=8, pads=[1, 1, 1, 1]),
-        helper.make_node("Relu", ["c1"], ["r1"], name="relu"),
-        helper.make_node("Conv", ["r1", "w2", "b2"], ["logits"], name="pw"),
-    ]
-    graph = helper.make_graph(
-        nodes,
-        "two_conv",
-        [helper.make_tensor_value_info("input", onnx.TensorProto.FLOAT, [1, 8, 16, 16])],
-        [helper.make_tensor_value_info("logits", onnx.TensorProto.FLOAT, [1, 5, 16, 16])],
-        inits,
+    return conv_relu_conv(
+        rng.standard_normal((8, 1, 3, 3)),
+        rng.standard_normal(8),
+        rng.standard_normal((5, 8, 1, 1)) * 3,
+        rng.standard_normal(5),
+        height=16,
+        group=8,
+        pads=[1, 1, 1, 1],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    return model
 
 
 def test_bias_correction_removes_the_mean_shift_of_int8_weights(tmp_path):

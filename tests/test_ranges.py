@@ -6,7 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from onnx import helper, numpy_helper
+from conftest import conv_relu_conv
+from onnx import numpy_helper
 
 from edgezoo.qconfig import load_config
 from edgezoo.quantize import quantize_graph
@@ -48,27 +49,9 @@ def _relu_model() -> onnx.ModelProto:
     """1x1 conv -> Relu -> 1x1 conv on 8 channels, weights in {-1, 0, 1}: exact in int8, so the
     int8 model's error is the activations' alone."""
     rng = np.random.default_rng(5)
-    inits = [
-        numpy_helper.from_array(rng.integers(-1, 2, (8, 8, 1, 1)).astype(np.float32), "w1"),
-        numpy_helper.from_array(np.zeros(8, np.float32), "b1"),
-        numpy_helper.from_array(rng.integers(-1, 2, (4, 8, 1, 1)).astype(np.float32), "w2"),
-        numpy_helper.from_array(np.zeros(4, np.float32), "b2"),
-    ]
-    nodes = [
-        helper.make_node("Conv", ["input", "w1", "b1"], ["c1"], name="conv1"),
-        helper.make_node("Relu", ["c1"], ["r1"], name="relu"),
-        helper.make_node("Conv", ["r1", "w2", "b2"], ["out"], name="conv2"),
-    ]
-    graph = helper.make_graph(
-        nodes,
-        "relu_model",
-        [helper.make_tensor_value_info("input", onnx.TensorProto.FLOAT, [1, 8, 32, 32])],
-        [helper.make_tensor_value_info("out", onnx.TensorProto.FLOAT, [1, 4, 32, 32])],
-        inits,
+    return conv_relu_conv(
+        rng.integers(-1, 2, (8, 8, 1, 1)), np.zeros(8), rng.integers(-1, 2, (4, 8, 1, 1)), np.zeros(4), height=32
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    return model
 
 
 def _scales(model: onnx.ModelProto) -> dict[str, float]:
