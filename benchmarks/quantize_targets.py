@@ -124,17 +124,15 @@ def float_in_engine(source: object, engine: str, held_out: Path) -> dict[str, ob
     """The fp32 export in ``engine`` at that engine's defaults (OpenVINO: bf16 on CPUs that have it)
     against the same export in ONNX Runtime, on the held-out views: no int8 anywhere. It shows how
     much of the agreement figure any change of arithmetic moves on these near-tie crops."""
-    card = get_card("tf_efficientnet_lite0")
-    inputs = [
-        normalize(resize_crop(load_image(f), card.img_size, card.crop_pct, card.interpolation), card.mean, card.std)
-        for f in find_images(held_out)
-    ]
-    reference, other = open_session(source, "onnxruntime"), open_session(source, engine)
-    result = compare_logits([reference.run(x) for x in inputs], [other.run(x) for x in inputs])
+    files = find_images(held_out)
+    reference, _ = _logits(source, "onnxruntime", files)
+    other, session = _logits(source, engine, files)
+    result = compare_logits(reference, other)
     return {
         **{k: result[k] for k in (*FIDELITY_KEYS, *MARGIN_KEYS)},
         "engine": engine,
-        "engine_precision": engine_precision(other),
+        "engine_precision": engine_precision(session),
+        "by_float_margin": by_float_margin(reference, other),
     }
 
 
@@ -262,14 +260,15 @@ def lite0_targets(work: Path, splits: dict[str, tuple[Path, Path]], photos: Path
 MARGINS = (0.0, 0.05, 0.1, 0.2)
 
 
-def _logits(artifact: object, engine: str, files: list[Path]) -> list[np.ndarray]:
-    """Logits of ``artifact`` in ``engine`` for each image (the card's centre crop and front end)."""
+def _logits(artifact: object, engine: str, files: list[Path]) -> tuple[list[np.ndarray], object]:
+    """Logits of ``artifact`` in ``engine`` for each image (the card's centre crop and front end),
+    and the session that ran them."""
     card = get_card("tf_efficientnet_lite0")
     quantization = artifact.card.get("quantization")
     spec = InputSpec.from_config(quantization["config"]["input"] if quantization else {"type": "float"}, card)
     front, session = FrontEnd(spec, card), open_session(artifact, engine)
     crops = (resize_crop(load_image(f), card.img_size, card.crop_pct, card.interpolation) for f in files)
-    return [session.run(front.frames(c) if quantization else front.model_input(c)) for c in crops]
+    return [session.run(front.frames(c) if quantization else front.model_input(c)) for c in crops], session
 
 
 def by_float_margin(reference: list[np.ndarray], other: list[np.ndarray]) -> list[dict[str, object]]:
@@ -307,7 +306,7 @@ def photo_split(work: Path, source: object, photos: Path) -> dict[str, object]:
     data = json.loads(json.dumps(shipped.data))
     data["calibration"]["method"] = "mse"
     configs = {"shipped": shipped, "mse_ranges": QuantConfig(data, f"{shipped.source} with mse ranges", shipped.chain)}
-    reference = _logits(source, "onnxruntime", held_files)
+    reference, _ = _logits(source, "onnxruntime", held_files)
     rows: dict[str, object] = {}
     for name, config in configs.items():
         result = quantize_artifact(
@@ -324,16 +323,14 @@ def photo_split(work: Path, source: object, photos: Path) -> dict[str, object]:
         rows[name] = {
             **_fidelity(result),
             **{k: fid[k] for k in MARGIN_KEYS},
-            "by_float_margin": by_float_margin(reference, _logits(result.artifact, engine, held_files)),
+            "by_float_margin": by_float_margin(reference, _logits(result.artifact, engine, held_files)[0]),
         }
-    float_default = float_in_engine(source, engine, held)
-    float_default["by_float_margin"] = by_float_margin(reference, _logits(source, engine, held_files))
     return {
         "photos": str(photos),
         "calibration_images": len(find_images(calib)),
         "held_out_images": len(held_files),
         **rows,
-        "fp32_in_engine_default": float_default,
+        "fp32_in_engine_default": float_in_engine(source, engine, held),
     }
 
 

@@ -36,7 +36,8 @@ FRACTIONS = np.linspace(0.2, 1.0, 81)
 
 
 def activation_tensors(model: onnx.ModelProto) -> list[str]:
-    """Float tensors a node computes (not weights): every activation the quantizer may read."""
+    """The graph's float inputs and the float tensors its nodes compute (not weights): every
+    activation the quantizer may read."""
     inferred = onnx.shape_inference.infer_shapes(model)
     is_float = {
         v.name
