@@ -19,7 +19,9 @@ import logging
 
 import numpy as np
 import onnx
-from onnx import helper, numpy_helper
+from onnx import numpy_helper
+
+from edgezoo.fidelity import with_outputs
 
 log = logging.getLogger(__name__)
 
@@ -32,15 +34,9 @@ def input_means(model: onnx.ModelProto, tensors: list[str], calib: list[np.ndarr
     """Per-channel (axis 1) mean of each named float tensor over the calibration inputs."""
     import onnxruntime as ort
 
-    probe = onnx.ModelProto()
-    probe.CopyFrom(model)
-    known = {o.name for o in probe.graph.output}
-    for name in tensors:
-        if name not in known:
-            probe.graph.output.append(helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
     so = ort.SessionOptions()
     so.log_severity_level = 3
-    session = ort.InferenceSession(probe.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(with_outputs(model, tensors), so, providers=["CPUExecutionProvider"])
     feed = next(i.name for i in session.get_inputs())
     sums: dict[str, np.ndarray] = {}
     for x in calib:

@@ -150,8 +150,9 @@ def quantized_activations(model: onnx.ModelProto) -> list[_Probe]:
     return probes
 
 
-def _with_outputs(model: onnx.ModelProto, names: Sequence[str]) -> bytes:
-    """The model serialized with extra float outputs (existing outputs kept first)."""
+def with_outputs(model: onnx.ModelProto, names: Sequence[str]) -> bytes:
+    """The model serialized with extra float outputs (existing outputs kept first), so one run
+    returns intermediate tensors too (per-layer error, bias correction, activation ranges)."""
     out = onnx.ModelProto()
     out.CopyFrom(model)
     present = {o.name for o in out.graph.output}
@@ -187,8 +188,8 @@ def layer_errors(
         return []
     ref_names = [p.tensor for p in probes]
     got_names = [*(p.dequantized for p in probes), *ref_names]
-    ref_session = _session(_with_outputs(float_model, ref_names))
-    got_session = _session(_with_outputs(int8_model, got_names))
+    ref_session = _session(with_outputs(float_model, ref_names))
+    got_session = _session(with_outputs(int8_model, got_names))
     input_name = ref_session.get_inputs()[0].name
     against_float = [_Acc() for _ in probes]
     local = [_Acc() for _ in probes]

@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import numpy as np
 import onnx
-from onnx import helper
+
+from edgezoo.fidelity import with_outputs
 
 BINS = 2048
 SAMPLES_PER_IMAGE = 1 << 16
@@ -56,16 +57,10 @@ def activation_tensors(model: onnx.ModelProto) -> list[str]:
 def _probe(model: onnx.ModelProto, tensors: list[str]):
     import onnxruntime as ort
 
-    probe = onnx.ModelProto()
-    probe.CopyFrom(model)
-    known = {o.name for o in probe.graph.output}
-    probe.graph.output.extend(
-        helper.make_tensor_value_info(t, onnx.TensorProto.FLOAT, None) for t in tensors if t not in known
-    )
     options = ort.SessionOptions()
     options.log_severity_level = 3
     # Full optimization is safe: ONNX Runtime never fuses away a node whose output is a graph output.
-    return ort.InferenceSession(probe.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(with_outputs(model, tensors), options, providers=["CPUExecutionProvider"])
 
 
 def _bin_counts(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
