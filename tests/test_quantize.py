@@ -430,6 +430,12 @@ def test_lite0_real_weights_fidelity_nv12_and_rgb(cli, lite0, image_sets, tmp_pa
         assert (fid["disagreements_float_margin_max"] is not None) == changed
         assert ("top-1 change(s), all on images where float's top two" in res.out) == changed
         assert 0.0 <= fid["float_margin_median"] <= 1.0
+        bands = fid["top1_agreement_by_float_margin"]  # the first band is every held-out image
+        assert bands[0]["images"] == fid["images"] and bands[0]["top1_agreement"] == pytest.approx(
+            fid["top1_agreement"]
+        )
+        printed = changed and any(b["float_margin_at_least"] > 0 for b in bands)
+        assert ("top-1 agreement by float margin: >= 0.05" in res.out) == printed
         layers = fid["layers_worst_first"]
         assert layers and [e["sqnr_db"] for e in layers] == sorted(e["sqnr_db"] for e in layers)
         session = open_session(artifact)  # the card's engine
@@ -478,6 +484,12 @@ def test_fidelity_says_how_near_a_tie_each_top1_change_was():
     assert result["float_margin_median"] == pytest.approx(margin(reference[2]))  # the middle of the three
     unchanged = compare_logits(reference, reference)
     assert unchanged["top1_disagreements"] == 0 and unchanged["disagreements_float_margin_max"] is None
+    # Agreement by float-margin band: the one change is a near-tie, so every band above 0.05 agrees.
+    bands = {b["float_margin_at_least"]: b for b in result["top1_agreement_by_float_margin"]}
+    assert bands[0.0] == {"float_margin_at_least": 0.0, "images": 3, "top1_agreement": pytest.approx(2 / 3)}
+    clear = [m for m in (margin(z) for z in reference) if m >= 0.05]
+    assert bands[0.05]["images"] == len(clear) == 2 and bands[0.05]["top1_agreement"] == 1.0
+    assert all(b["images"] > 0 for b in bands.values())  # empty bands are left out, not reported as nan
 
 
 @pytest.mark.slow

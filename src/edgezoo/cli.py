@@ -185,6 +185,14 @@ def _print_quantized(result) -> None:  # type: ignore[no-untyped-def]
             f" within {f['disagreements_float_margin_max']:.3f} in probability (median over the held-out"
             f" images: {f['float_margin_median']:.3f})"
         )
+        clear = [b for b in f.get("top1_agreement_by_float_margin", []) if b["float_margin_at_least"] > 0]
+        if clear:
+            out.print(
+                "  top-1 agreement by float margin: "
+                + ", ".join(
+                    f">= {b['float_margin_at_least']}: {b['top1_agreement']:.3f} ({b['images']} images)" for b in clear
+                )
+            )
     if f.get("vs_float_on_rgb"):
         rgb, cost = f["vs_float_on_rgb"], f["nv12_input_cost_in_float"]
         out.print(

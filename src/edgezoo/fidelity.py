@@ -22,6 +22,9 @@ from onnx import TensorProto, helper
 
 TOP_K = 5
 LAYERS_IN_CARD = 40
+# Float-margin bands (top-1 minus top-2 softmax probability) for agreement by band: a near-tie's top-1
+# flips under any change of arithmetic, a clear image's should not flip at all.
+MARGIN_BANDS = (0.0, 0.05, 0.1, 0.2)
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
@@ -63,7 +66,23 @@ def compare_logits(reference: Sequence[np.ndarray], quantized: Sequence[np.ndarr
         "top5_overlap": float(np.mean(overlap)) if n else None,
         "float_margin_median": float(np.median(margins)) if n else None,
         "disagreements_float_margin_max": max(changed) if changed else None,
+        "top1_agreement_by_float_margin": agreement_by_margin(margins, top1),
     }
+
+
+def agreement_by_margin(margins: Sequence[float], same: Sequence[bool]) -> list[dict[str, Any]]:
+    """Top-1 agreement among the images whose float margin is at least each of ``MARGIN_BANDS``
+    (bands with no image left out): separates near-tie flips from changes on clear images."""
+    m, agree = np.asarray(margins, dtype=np.float64), np.asarray(same, dtype=bool)
+    return [
+        {
+            "float_margin_at_least": band,
+            "images": int((m >= band).sum()),
+            "top1_agreement": float(agree[m >= band].mean()),
+        }
+        for band in MARGIN_BANDS
+        if (m >= band).any()
+    ]
 
 
 @dataclass
