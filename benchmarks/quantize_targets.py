@@ -303,7 +303,7 @@ def weight_rounding_floor(
     """The fp32 export with only its Conv/Gemm weights rounded (fp16, bf16, int8 per channel),
     activations and everything else exact, in ONNX Runtime against the unrounded export: how often
     weight rounding alone moves top-1 on these images, with no activation range or quantizer
-    involved. The bf16 row bounds what any finer-than-int8 weights could do; the int8 row is plain
+    involved. The bf16 row shows what weights far finer than int8 do; the int8 row is plain
     round-to-nearest, which bias correction or other rounding can improve on. The shipped config's
     float nodes (``keep_float``) keep their float weights, as in the shipped artifact."""
     import onnx
