@@ -342,7 +342,7 @@ def weight_rounding_floor(
 
 def float_nodes(config: QuantConfig) -> set[str]:
     """Node and tensor names the config keeps in float."""
-    return {name for name, level in (config.precision.get("nodes") or {}).items() if level == "float"}
+    return {name for name, level in config.overrides()["nodes"].items() if level == "float"}
 
 
 def photo_split(work: Path, source: object, photos: Path) -> dict[str, object]:
