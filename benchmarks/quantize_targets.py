@@ -41,16 +41,16 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 import edgezoo  # noqa: E402,F401  (torchvision shim before timm)
+from edgezoo.agreement import compare_logits  # noqa: E402
 from edgezoo.artifact import now_iso, versions  # noqa: E402
-from edgezoo.export import export  # noqa: E402
-from edgezoo.fidelity import compare_logits  # noqa: E402
-from edgezoo.frontend import PREFIX, FrontEnd, InputSpec  # noqa: E402
-from edgezoo.int8 import model_card_of, quantize_artifact  # noqa: E402
-from edgezoo.preprocess import find_images, load_image, normalize, resize_crop  # noqa: E402
-from edgezoo.qconfig import QuantConfig, load_config  # noqa: E402
-from edgezoo.runtime import SessionOptions, engine_precision, open_session  # noqa: E402
-from edgezoo.samples import more_photos, sample_photos, write_photo_variants  # noqa: E402
-from edgezoo.zoo import get_card  # noqa: E402
+from edgezoo.export.to_onnx import export  # noqa: E402
+from edgezoo.inputs.preprocess import find_images, load_image, normalize, resize_crop  # noqa: E402
+from edgezoo.inputs.samples import more_photos, sample_photos, write_photo_variants  # noqa: E402
+from edgezoo.quantize.api import model_card_of, quantize_artifact  # noqa: E402
+from edgezoo.quantize.config import QuantConfig, load_config  # noqa: E402
+from edgezoo.quantize.frontend import PREFIX, FrontEnd, InputSpec  # noqa: E402
+from edgezoo.runtime.engines import SessionOptions, engine_precision, open_session  # noqa: E402
+from edgezoo.zoo.registry import get_card  # noqa: E402
 
 FIDELITY_KEYS = ("images", "top1_agreement", "logit_cosine_mean", "logit_cosine_min", "top5_overlap")
 MARGIN_KEYS = ("float_margin_median", "disagreements_float_margin_max")

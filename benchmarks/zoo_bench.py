@@ -22,7 +22,7 @@ from edgezoo.artifact import command_line
 from edgezoo.bench import BenchOptions, bench
 from edgezoo.bench.report import markdown
 from edgezoo.fsutil import atomic_path, write_json
-from edgezoo.zoo import zoo_cards
+from edgezoo.zoo.registry import zoo_cards
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent

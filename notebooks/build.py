@@ -31,7 +31,7 @@ INTRO = (
 )
 QUANTIZE_NOTE = (
     "## 2. Quantize to INT8 (calibrated on real photos)\n\n"
-    "Uses `edgezoo.int8` when this edgezoo has it; otherwise the step is skipped, says so, and the float "
+    "Uses `edgezoo.quantize.api` when this edgezoo has it; otherwise the step is skipped, says so, and the float "
     "artifact stands in for the INT8 one below."
 )
 
@@ -43,12 +43,12 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 import edgezoo
-from edgezoo.export import export
-from edgezoo.predict import Predictor
-from edgezoo.preprocess import load_image
-from edgezoo.runtime import SessionOptions, available_engines, open_session
-from edgezoo.samples import sample_photos
-from edgezoo.zoo import get_card
+from edgezoo.export.to_onnx import export
+from edgezoo.inputs.preprocess import load_image
+from edgezoo.inputs.samples import sample_photos
+from edgezoo.runtime.engines import SessionOptions, available_engines, open_session
+from edgezoo.runtime.predict import Predictor
+from edgezoo.zoo.registry import get_card
 
 MODEL = "__MODEL__"
 PRETRAINED = False  # True: timm's ImageNet weights (needs the hub or its cache)
@@ -65,8 +65,8 @@ for c in checks:
 """
 
 QUANTIZE = """\
-from edgezoo.int8 import config_for, model_card_of, quantize_artifact
-from edgezoo.samples import write_photo_variants
+from edgezoo.inputs.samples import write_photo_variants
+from edgezoo.quantize.api import config_for, model_card_of, quantize_artifact
 
 # Offline calibration: a few views of each real photo bundled with the installed wheels.
 # For real accuracy, point calib at 100-300 images of your own domain.
@@ -114,7 +114,7 @@ import time
 
 import numpy as np
 
-from edgezoo.inputs import to_model_input
+from edgezoo.inputs.frames import to_model_input
 
 
 def median_ms(art, engine, runs=20):

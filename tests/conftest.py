@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import edgezoo  # noqa: F401 - installs the torchvision shim before timm is imported
-from edgezoo.samples import sample_photos
+from edgezoo.inputs.samples import sample_photos
 
 
 @dataclass
@@ -55,8 +55,8 @@ def files_in(folder: Path) -> list[str]:
 @pytest.fixture(scope="session")
 def lite0_artifact(tmp_path_factory):
     """tf_efficientnet_lite0 with its real ImageNet weights, exported once per test session."""
-    from edgezoo.export import export
-    from edgezoo.zoo import get_card
+    from edgezoo.export.to_onnx import export
+    from edgezoo.zoo.registry import get_card
 
     artifact, _ = export(get_card("tf_efficientnet_lite0"), pretrained=True, out_dir=tmp_path_factory.mktemp("lite0"))
     assert artifact.card["weights"]["kind"] == "package"

@@ -31,8 +31,8 @@ def t8(tmp_path_factory) -> tuple[Artifact, Artifact]:
     import onnx
     from onnxruntime.quantization import CalibrationDataReader, QuantType, quantize_static
 
-    from edgezoo.export import export
-    from edgezoo.zoo import get_card
+    from edgezoo.export.to_onnx import export
+    from edgezoo.zoo.registry import get_card
 
     folder = tmp_path_factory.mktemp("artifacts")
     fp32, _ = export(get_card("fastvit_t8"), out_dir=folder)

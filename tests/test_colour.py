@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edgezoo import colour
-from edgezoo.colour import (
+from edgezoo.errors import EdgezooError
+from edgezoo.inputs import colour
+from edgezoo.inputs.colour import (
     i420_to_rgb,
     nv12_to_rgb,
     read_frame,
@@ -20,7 +21,6 @@ from edgezoo.colour import (
     write_frame,
     yuv_coefficients,
 )
-from edgezoo.errors import EdgezooError
 
 RANGES = [True, False]
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from edgezoo.datasets import (
+from edgezoo.errors import EdgezooError
+from edgezoo.evaluate.datasets import (
     Sample,
     balanced_subset,
     detect,
@@ -16,7 +17,6 @@ from edgezoo.datasets import (
     load_dataset,
     sniff_label_file,
 )
-from edgezoo.errors import EdgezooError
 
 SYN = imagenet_synsets()
 

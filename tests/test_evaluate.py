@@ -11,10 +11,10 @@ import pytest
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
 from edgezoo.artifact import write_artifact
-from edgezoo.datasets import ilsvrc2012_wnids, imagenet_synsets
-from edgezoo.export import export
-from edgezoo.preprocess import prepare
-from edgezoo.zoo import get_card
+from edgezoo.evaluate.datasets import ilsvrc2012_wnids, imagenet_synsets
+from edgezoo.export.to_onnx import export
+from edgezoo.inputs.preprocess import prepare
+from edgezoo.zoo.registry import get_card
 
 MODEL = "tf_efficientnet_lite0"
 SYN = imagenet_synsets()

@@ -13,9 +13,9 @@ import torch
 from conftest import files_in
 from safetensors.torch import save_file
 
-from edgezoo import export as export_module
-from edgezoo.preprocess import prepare
-from edgezoo.zoo import get_card
+from edgezoo.export import to_onnx as export_module
+from edgezoo.inputs.preprocess import prepare
+from edgezoo.zoo.registry import get_card
 
 TRANSFORMERS = ["fastvit_t8", "fastvit_t12", "fastvit_s12", "fastvit_sa12", "efficientformer_l1", "efficientformer_l3"]
 
@@ -114,7 +114,7 @@ def test_lite0_real_weights_export_classifies_like_pytorch(cli, tmp_path, photos
     assert res.code == 0, res.err
     card = json.loads((tmp_path / "tf_efficientnet_lite0.json").read_text())
     assert card["weights"]["kind"] == "package"
-    from edgezoo.models import build_model
+    from edgezoo.zoo.models import build_model
 
     model, _ = build_model(get_card("tf_efficientnet_lite0"), pretrained=True)
     mc = card["model_card"]

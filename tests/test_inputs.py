@@ -17,11 +17,11 @@ from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
 
 from edgezoo.artifact import FORMAT_VERSION, Artifact
-from edgezoo.colour import rgb_to_nv12, yuv_coefficients
 from edgezoo.errors import EdgezooError
-from edgezoo.inputs import Frame, InputSpec, parse_colour, to_model_input
-from edgezoo.preprocess import resize_crop
-from edgezoo.runtime import SessionOptions, open_session
+from edgezoo.inputs.colour import rgb_to_nv12, yuv_coefficients
+from edgezoo.inputs.frames import Frame, InputSpec, parse_colour, to_model_input
+from edgezoo.inputs.preprocess import resize_crop
+from edgezoo.runtime.engines import SessionOptions, open_session
 
 H, W = 32, 48
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -215,7 +215,7 @@ def test_parse_colour():
 def test_input_blocks_written_by_the_quantizer_read_back(fmt, full_range):
     """The int8 cards' input block (frontend.InputSpec.card) must be readable by predict/eval:
     RGB/BGR cards say colour "sRGB", which only YUV frames would need to be BT.601."""
-    from edgezoo import frontend
+    from edgezoo.quantize import frontend
 
     block = frontend.InputSpec(fmt, H, W, (127.5,) * 3, (1 / 127.5,) * 3, full_range).card("input")
     spec = InputSpec.from_card({"model": "m", "input": block, "preprocessing": PRE})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 
-from edgezoo.datasets import imagenet_synsets
+from edgezoo.evaluate.datasets import imagenet_synsets
 
 QUICK = ("--duration", "0.2", "--engine", "onnxruntime", "--threads", "1")  # one short bench measurement
 

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edgezoo.colour import write_frame
-from edgezoo.predict import Predictor, collect_inputs, parse_frame_size, resolve_artifact
-from edgezoo.preprocess import load_image, resize_crop
-from edgezoo.runtime import ENGINES, open_session
+from edgezoo.inputs.colour import write_frame
+from edgezoo.inputs.preprocess import load_image, resize_crop
+from edgezoo.runtime.engines import ENGINES, open_session
+from edgezoo.runtime.predict import Predictor, collect_inputs, parse_frame_size, resolve_artifact
 
 ESPRESSO = 967
 
@@ -177,8 +177,8 @@ def test_model_name_is_exported_once_and_reused(cli, photos, tmp_path, monkeypat
 
 
 def test_dynamic_batch_gives_the_same_answers_as_one_by_one(lite0_artifact, photos, tmp_path):
-    from edgezoo.export import export
-    from edgezoo.zoo import get_card
+    from edgezoo.export.to_onnx import export
+    from edgezoo.zoo.registry import get_card
 
     dyn, _ = export(get_card("tf_efficientnet_lite0"), pretrained=True, dynamic_batch=True, out_dir=tmp_path)
     paths = collect_inputs(photos.values())

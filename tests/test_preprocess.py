@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from edgezoo.errors import EdgezooError
-from edgezoo.preprocess import (
+from edgezoo.inputs.preprocess import (
     IMAGE_SUFFIXES,
     INTERPOLATIONS,
     _draft_jpeg,

@@ -17,16 +17,16 @@ import pytest
 from conftest import conv_relu_conv, files_in
 
 from edgezoo.artifact import read_artifact
-from edgezoo.colour import nv12_to_rgb, rgb_to_nv12
 from edgezoo.errors import EdgezooError
-from edgezoo.export import export
-from edgezoo.frontend import FrontEnd, InputSpec
-from edgezoo.preprocess import load_image, normalize, resize_crop
-from edgezoo.qconfig import load_config, packaged_configs
-from edgezoo.quantize import quantize_graph, resolve_overrides, verify_overrides
-from edgezoo.runtime import open_session
-from edgezoo.samples import sample_photos, write_photo_variants
-from edgezoo.zoo import get_card, zoo_cards
+from edgezoo.export.to_onnx import export
+from edgezoo.inputs.colour import nv12_to_rgb, rgb_to_nv12
+from edgezoo.inputs.preprocess import load_image, normalize, resize_crop
+from edgezoo.inputs.samples import sample_photos, write_photo_variants
+from edgezoo.quantize.config import load_config, packaged_configs
+from edgezoo.quantize.frontend import FrontEnd, InputSpec
+from edgezoo.quantize.graph import quantize_graph, resolve_overrides, verify_overrides
+from edgezoo.runtime.engines import open_session
+from edgezoo.zoo.registry import get_card, zoo_cards
 
 CALIB_PHOTOS = ("chelsea", "astronaut", "rocket", "hubble_deep_field")
 HELD_OUT_PHOTOS = ("grace_hopper", "coffee", "motorcycle_left")
@@ -356,7 +356,7 @@ def test_int16_override_in_onnxruntime(l1, tmp_path):
     onnx.save(quantize_graph(model, _tiny_calibration(l1), cfg, overrides), path)
     checks = verify_overrides(path, "onnxruntime", model, overrides)
     assert checks and all(c.held for c in checks), checks
-    from edgezoo.fidelity import quantized_activations
+    from edgezoo.quantize.fidelity import quantized_activations
 
     sixteen = {p.tensor for p in quantized_activations(onnx.load(path)) if p.bits == 16}
     softmax = [n for n in model.graph.node if n.op_type == "Softmax"]
@@ -467,7 +467,7 @@ def test_lite0_real_weights_fidelity_nv12_and_rgb(cli, lite0, image_sets, tmp_pa
 
 
 def test_fidelity_says_how_near_a_tie_each_top1_change_was():
-    from edgezoo.fidelity import compare_logits
+    from edgezoo.agreement import compare_logits
 
     reference = [np.array([2.0, 1.99, 0.0]), np.array([5.0, 0.0, 0.0]), np.array([0.0, 3.0, 1.0])]
     quantized = [np.array([1.99, 2.0, 0.0]), np.array([5.0, 0.1, 0.0]), np.array([0.0, 3.0, 1.2])]
@@ -494,7 +494,7 @@ def test_fidelity_says_how_near_a_tie_each_top1_change_was():
 
 @pytest.mark.slow
 def test_auto_raises_layers_and_reports_cost(cli, lite0, image_sets, tmp_path, monkeypatch):
-    from edgezoo import int8
+    from edgezoo.quantize import api as int8
 
     monkeypatch.setattr(int8, "AUTO_MAX_STEPS", 1)
     monkeypatch.setattr(int8, "LATENCY_RUNS", 3)
@@ -552,7 +552,7 @@ def test_bad_input_is_refused_cleanly(cli, lite0, image_sets, tmp_path):
 
 
 def test_unreadable_images_are_skipped_and_counted(tmp_path, image_sets, caplog):
-    from edgezoo.calibration import calibration_set
+    from edgezoo.quantize.calibration import calibration_set
 
     calib, _ = image_sets
     folder = tmp_path / "mixed" / "nested"

@@ -9,9 +9,9 @@ import onnx
 from conftest import conv_relu_conv
 from onnx import numpy_helper
 
-from edgezoo.qconfig import load_config
-from edgezoo.quantize import quantize_graph
-from edgezoo.ranges import BINS, best_range, mse_ranges
+from edgezoo.quantize.config import load_config
+from edgezoo.quantize.graph import quantize_graph
+from edgezoo.quantize.ranges import BINS, best_range, mse_ranges
 
 
 def _qdq_mse(x: np.ndarray, lo: float, hi: float) -> float:

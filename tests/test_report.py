@@ -8,9 +8,9 @@ import pytest
 from PIL import Image
 
 from edgezoo.errors import EdgezooError
-from edgezoo.pipeline import bench_summary
-from edgezoo.report import Point, pareto_front, plot_points, read_results, table_rows
-from edgezoo.zoo import get_card
+from edgezoo.pipeline.runner import bench_summary
+from edgezoo.pipeline.table import Point, pareto_front, plot_points, read_results, table_rows
+from edgezoo.zoo.registry import get_card
 
 
 def _doc(model: str, fp32: dict, int8: dict | None = None, **extra) -> dict:
@@ -115,7 +115,7 @@ def test_table_errors(cli, tmp_path):
     r = cli("table", "--results", tmp_path / "bad")
     assert r.code == 2 and "x.json: unreadable results file" in r.err
     with pytest.raises(EdgezooError, match="nothing to plot"):
-        from edgezoo.report import plot
+        from edgezoo.pipeline.table import plot
 
         plot([_doc("tf_efficientnet_lite0", {"top1": None, "latency_1t_ms": None})], tmp_path / "p.png")
     assert not (tmp_path / "p.png").exists()

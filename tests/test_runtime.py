@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from edgezoo.errors import EdgezooError
-from edgezoo.inputs import to_model_input
-from edgezoo.preprocess import load_image
-from edgezoo.runtime import ENGINES, SessionOptions, available_engines, open_session
+from edgezoo.inputs.frames import to_model_input
+from edgezoo.inputs.preprocess import load_image
+from edgezoo.runtime.engines import ENGINES, SessionOptions, available_engines, open_session
 
 ESPRESSO = 967
 
@@ -125,7 +125,7 @@ def test_an_int8_cards_precision_hint_reaches_its_own_engine(lite0_artifact):
     """``precision_hint`` in a card is what OpenVINO runs the float operators in when the card's own
     engine opens it; an explicit option still wins, and other engines ignore it."""
     from edgezoo.artifact import Artifact
-    from edgezoo.runtime import engine_precision
+    from edgezoo.runtime.engines import engine_precision
 
     card = {**lite0_artifact.card, "engine": "openvino", "precision_hint": "f32"}
     hinted = Artifact(lite0_artifact.onnx_path, card)

@@ -9,12 +9,12 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from edgezoo import models
 from edgezoo.errors import EdgezooError
-from edgezoo.models import build_model
-from edgezoo.preprocess import prepare
-from edgezoo.weights import read_checkpoint
-from edgezoo.zoo import get_card
+from edgezoo.inputs.preprocess import prepare
+from edgezoo.zoo import models
+from edgezoo.zoo.models import build_model
+from edgezoo.zoo.registry import get_card
+from edgezoo.zoo.weights import read_checkpoint
 
 
 @pytest.fixture(scope="module")

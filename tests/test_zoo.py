@@ -8,8 +8,8 @@ import pytest
 import timm
 
 from edgezoo.errors import EdgezooError
-from edgezoo.models import build_model, count_gmacs, count_params
-from edgezoo.zoo import get_card, suggest, zoo_cards
+from edgezoo.zoo.models import build_model, count_gmacs, count_params
+from edgezoo.zoo.registry import get_card, suggest, zoo_cards
 
 ZOO = [
     "fastvit_t8",

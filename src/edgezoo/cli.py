@@ -40,7 +40,7 @@ def list_models(
     as_json: Annotated[bool, typer.Option("--json", help="Print the model cards as JSON.")] = False,
 ) -> None:
     """The zoo's models and what their cards say."""
-    from edgezoo.zoo import zoo_cards
+    from edgezoo.zoo.registry import zoo_cards
 
     cards = list(zoo_cards().values())
     if as_json:
@@ -79,8 +79,8 @@ def export(
     out_dir: OutDirOpt = Path("artifacts"),
 ) -> None:
     """Export a model to ONNX (reparameterized, simplified, checked against PyTorch) with its card."""
-    from edgezoo.export import export as run_export
-    from edgezoo.zoo import get_card
+    from edgezoo.export.to_onnx import export as run_export
+    from edgezoo.zoo.registry import get_card
 
     artifact, checks = run_export(
         get_card(model),
@@ -138,7 +138,7 @@ def quantize(
     import tempfile
 
     from edgezoo.artifact import is_artifact_path
-    from edgezoo.int8 import config_for, float_source, model_card_of, quantize_artifact
+    from edgezoo.quantize.api import config_for, float_source, model_card_of, quantize_artifact
 
     with tempfile.TemporaryDirectory(prefix="edgezoo-export-") as tmp:
         source = float_source(model, weights, pretrained, Path(tmp))
@@ -273,9 +273,16 @@ def predict(
 
     from PIL import Image
 
-    from edgezoo.predict import Failure, Predictor, collect_inputs, parse_frame_size, resolve_artifact, weights_note
     from edgezoo.progress import console, track
-    from edgezoo.runtime import SessionOptions, open_session
+    from edgezoo.runtime.engines import SessionOptions, open_session
+    from edgezoo.runtime.predict import (
+        Failure,
+        Predictor,
+        collect_inputs,
+        parse_frame_size,
+        resolve_artifact,
+        weights_note,
+    )
 
     if frame_range not in ("full", "video"):
         raise EdgezooError(f"--frame-range '{frame_range}': choose full or video")
@@ -416,7 +423,7 @@ def eval_command(
     out_dir: OutDirOpt = Path("artifacts"),
 ) -> None:
     """Top-1 and Top-5 of float and INT8 artifacts on an ImageNet-style dataset, side by side."""
-    from edgezoo.evaluate import evaluate, resolve_artifacts
+    from edgezoo.evaluate.accuracy import evaluate, resolve_artifacts
     from edgezoo.fsutil import write_json
     from edgezoo.progress import console
 
@@ -498,7 +505,7 @@ def run_command(
     ] = None,
 ) -> None:
     """The whole pipeline: export -> quantize -> bench -> eval -> OUT/MODEL.json for `edgezoo table`."""
-    from edgezoo.pipeline import RunOptions, run
+    from edgezoo.pipeline.runner import RunOptions, run
 
     path, doc = run(
         RunOptions(
@@ -545,8 +552,8 @@ def table_command(
     plot: Annotated[Path | None, typer.Option("--plot", help="Also write a Top-1 vs latency PNG.")] = None,
 ) -> None:
     """The zoo table: the seeds' columns for every model, with the RDK X5 and timm reference figures."""
-    from edgezoo import report
     from edgezoo.artifact import command_line
+    from edgezoo.pipeline import table as report
     from edgezoo.progress import console
 
     docs, notes = report.read_results(results)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from edgezoo.bench.targets import PEERS, PRECISIONS, PlanRequest
-from edgezoo.runtime import ENGINES
+from edgezoo.runtime.engines import ENGINES
 
 DEFAULT_DURATION_S = 2.0
 DEFAULT_WARMUP_S = 0.5

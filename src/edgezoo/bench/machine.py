@@ -13,7 +13,7 @@ from functools import cache
 from typing import Any
 
 from edgezoo.artifact import versions
-from edgezoo.runtime import ov_type_name
+from edgezoo.runtime.engines import ov_type_name
 
 # Instruction sets that change which kernels the engines pick (int8 dot products, bf16, AMX tiles).
 FLAGS_OF_INTEREST = (

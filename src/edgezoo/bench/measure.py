@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from edgezoo.artifact import Artifact
-from edgezoo.runtime import input_spec
+from edgezoo.runtime.engines import input_spec
 
 MIN_ITERS = 10
 

@@ -23,7 +23,7 @@ import numpy as np
 from edgezoo.artifact import Artifact, is_artifact_path, read_artifact
 from edgezoo.errors import EdgezooError
 from edgezoo.fsutil import atomic_path, ensure_dir
-from edgezoo.runtime import ENGINE_DEFAULT, ENGINES, artifact_path_for, engine_version
+from edgezoo.runtime.engines import ENGINE_DEFAULT, ENGINES, artifact_path_for, engine_version
 
 PRECISIONS = ("fp32", "bf16", "int8")
 PEERS = ("eager", "eager-reparam", "ort-plain", "nncf-default")
@@ -168,8 +168,8 @@ def find_or_export_fp32(model: str, folder: Path) -> Artifact:
         art = read_artifact(existing)
         if art.card.get("precision") == "fp32":
             return art
-    from edgezoo.export import export
-    from edgezoo.zoo import get_card
+    from edgezoo.export.to_onnx import export
+    from edgezoo.zoo.registry import get_card
 
     card = get_card(model)
     art, _ = export(card, pretrained=card.packaged_weights is not None, out_dir=folder)
@@ -178,7 +178,7 @@ def find_or_export_fp32(model: str, folder: Path) -> Artifact:
 
 def _quantize(fp32: Artifact, calib: Path, folder: Path) -> Artifact:
     """edgezoo's own int8 artifact, made by the quantize stage with the model's own config."""
-    from edgezoo.int8 import config_for, model_card_of, quantize_artifact  # ImportError: reported by caller
+    from edgezoo.quantize.api import config_for, model_card_of, quantize_artifact  # ImportError: reported by caller
 
     outcome = quantize_artifact(fp32, calib, config=config_for(None, model_card_of(fp32)), out_dir=folder)
     return outcome.artifact
@@ -196,7 +196,7 @@ def _resolve_int8(plan: Plan, fp32: Artifact, req: PlanRequest) -> list[Artifact
     try:
         return [_quantize(fp32, req.calib, req.artifacts_dir)]
     except ImportError:
-        plan.skip(model, "edgezoo int8", f"{where}, and edgezoo.int8 (the quantize stage) is not in this build")
+        plan.skip(model, "edgezoo int8", f"{where}, and edgezoo.quantize.api (the quantize stage) is not in this build")
     except (EdgezooError, TypeError, AttributeError) as exc:
         plan.skip(model, "edgezoo int8", f"{where}; quantizing failed: {exc}")
     return []
@@ -292,8 +292,8 @@ def plain_export(fp32: Artifact, req: PlanRequest) -> Path:
     """The seeds' ONNX path: the timm model as built (not reparameterized), opset 11, simplified."""
     import torch
 
-    from edgezoo.export import _simplify, _to_onnx
-    from edgezoo.runtime import SessionOptions, TorchSession
+    from edgezoo.export.to_onnx import _simplify, _to_onnx
+    from edgezoo.runtime.engines import SessionOptions, TorchSession
 
     out = _peer_dir(req) / f"{fp32.model_name}.plain.onnx"
     key = f"{fp32.card.get('sha256')} opset{PLAIN_EXPORT_OPSET}"
@@ -315,8 +315,8 @@ def calibration_inputs(fp32: Artifact, calib: Path | None) -> tuple[list[np.ndar
     if calib is None:
         xs = [dummy_input(fp32, seed=i) for i in range(NNCF_RANDOM_INPUTS)]
         return xs, f"{NNCF_RANDOM_INPUTS} seeded random-normal inputs (no --calib folder given)"
-    from edgezoo.preprocess import find_images, prepare
-    from edgezoo.zoo import get_card
+    from edgezoo.inputs.preprocess import find_images, prepare
+    from edgezoo.zoo.registry import get_card
 
     images = find_images(calib)[:NNCF_MAX_IMAGES]
     if not images:

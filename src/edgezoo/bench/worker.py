@@ -30,7 +30,7 @@ from edgezoo.bench.measure import OvAsync, PeakRss, dummy_input, time_single, ti
 from edgezoo.bench.stats import relative_spread, summarize_ms
 from edgezoo.bench.targets import Target
 from edgezoo.errors import EdgezooError
-from edgezoo.runtime import Session, SessionOptions, TorchSession, engine_precision, open_session
+from edgezoo.runtime.engines import Session, SessionOptions, TorchSession, engine_precision, open_session
 
 PREFIX = "EDGEZOO-BENCH "
 LATENCY_FIELDS = ("min", "median", "p90", "p99", "mean")

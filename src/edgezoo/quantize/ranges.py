@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 import onnx
 
-from edgezoo.fidelity import with_outputs
+from edgezoo.quantize.fidelity import with_outputs
 
 BINS = 2048
 SAMPLES_PER_IMAGE = 1 << 16

@@ -18,9 +18,9 @@ import numpy as np
 
 from edgezoo.errors import EdgezooError
 from edgezoo.fsutil import sha256_file
-from edgezoo.preprocess import find_images, load_image, resize_crop
+from edgezoo.inputs.preprocess import find_images, load_image, resize_crop
 from edgezoo.progress import track
-from edgezoo.zoo import ModelCard
+from edgezoo.zoo.registry import ModelCard
 
 log = logging.getLogger(__name__)
 MAX_LISTED_SKIPS = 10

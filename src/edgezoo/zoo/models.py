@@ -9,14 +9,14 @@ import torch
 
 from edgezoo.errors import EdgezooError
 from edgezoo.fsutil import sha256_file
-from edgezoo.weights import (
+from edgezoo.zoo.registry import ModelCard
+from edgezoo.zoo.weights import (
     WeightsSource,
     load_into,
     map_by_order,
     packaged_weights_path,
     read_checkpoint,
 )
-from edgezoo.zoo import ModelCard
 
 DEFAULT_SEED = 0
 

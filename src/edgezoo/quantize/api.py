@@ -19,19 +19,20 @@ from typing import Any
 import numpy as np
 import onnx
 
-from edgezoo import frontend
+from edgezoo.agreement import compare_logits
 from edgezoo.artifact import Artifact, command_line, now_iso, read_artifact, versions, write_artifact
-from edgezoo.calibration import ImageSet, calibration_set, load_crops
 from edgezoo.errors import EdgezooError
-from edgezoo.fidelity import LayerError, compare_logits, layer_errors, report
-from edgezoo.preprocess import find_images
+from edgezoo.export.rewrite import rewrite_grouped_conv
+from edgezoo.inputs.preprocess import find_images
+from edgezoo.inputs.samples import sample_photos
 from edgezoo.progress import steps
-from edgezoo.qconfig import QuantConfig, load_config
-from edgezoo.quantize import OverrideCheck, quantize_graph, resolve_overrides, verify_overrides
-from edgezoo.rewrite import rewrite_grouped_conv
-from edgezoo.runtime import SessionOptions, engine_precision, open_session
-from edgezoo.samples import sample_photos
-from edgezoo.zoo import ModelCard, card_from_dict
+from edgezoo.quantize import frontend
+from edgezoo.quantize.calibration import ImageSet, calibration_set, load_crops
+from edgezoo.quantize.config import QuantConfig, load_config
+from edgezoo.quantize.fidelity import LayerError, layer_errors, report
+from edgezoo.quantize.graph import OverrideCheck, quantize_graph, resolve_overrides, verify_overrides
+from edgezoo.runtime.engines import SessionOptions, engine_precision, open_session
+from edgezoo.zoo.registry import ModelCard, card_from_dict
 
 log = logging.getLogger(__name__)
 DEFAULT_HOLDOUT = 50
@@ -72,8 +73,8 @@ def float_source(arg: str, weights: Path | None, pretrained: bool, workdir: Path
             raise EdgezooError(f"{arg}: --weights/--pretrained apply to a model name, not to an artifact")
         source = read_artifact(arg)
     else:
-        from edgezoo.export import export
-        from edgezoo.zoo import get_card
+        from edgezoo.export.to_onnx import export
+        from edgezoo.zoo.registry import get_card
 
         source, _ = export(get_card(arg), weights=weights, pretrained=pretrained, out_dir=workdir)
     card = source.card

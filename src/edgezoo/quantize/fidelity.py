@@ -20,69 +20,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-TOP_K = 5
 LAYERS_IN_CARD = 40
-# Float-margin bands (top-1 minus top-2 softmax probability) for agreement by band: a near-tie's top-1
-# flips under any change of arithmetic, a clear image's should not flip at all.
-MARGIN_BANDS = (0.0, 0.05, 0.1, 0.2)
-
-
-def cosine(a: np.ndarray, b: np.ndarray) -> float:
-    """Cosine similarity of two tensors, flattened, in float64 (logits can be nearly parallel)."""
-    a64, b64 = a.ravel().astype(np.float64), b.ravel().astype(np.float64)
-    return float(a64 @ b64 / max(np.linalg.norm(a64) * np.linalg.norm(b64), 1e-30))
-
-
-def top2_margin(logits: np.ndarray) -> float:
-    """Softmax probability of the top class minus that of the runner-up: how near a tie it is."""
-    z = logits.ravel().astype(np.float64)
-    p = np.exp(z - z.max())
-    top = np.sort(p / p.sum())[-2:]
-    return float(top[1] - top[0])
-
-
-def compare_logits(reference: Sequence[np.ndarray], quantized: Sequence[np.ndarray]) -> dict[str, Any]:
-    """End-to-end agreement of two models' logits over the same inputs (batch 1 each).
-
-    Beside the agreement it says how close to a tie the reference was where top-1 changed: a
-    change on an image whose top two classes were 0.02 apart is noise any arithmetic change makes
-    (bf16 does it too); one on a confident image is a real defect.
-    """
-    cos = [cosine(r, q) for r, q in zip(reference, quantized, strict=True)]
-    top1 = [int(np.argmax(r)) == int(np.argmax(q)) for r, q in zip(reference, quantized, strict=True)]
-    margins = [top2_margin(r) for r in reference]
-    changed = [m for m, same in zip(margins, top1, strict=True) if not same]
-    overlap = [
-        len(set(np.argsort(r.ravel())[-TOP_K:]) & set(np.argsort(q.ravel())[-TOP_K:])) / TOP_K
-        for r, q in zip(reference, quantized, strict=True)
-    ]
-    n = len(cos)
-    return {
-        "images": n,
-        "logit_cosine_mean": float(np.mean(cos)) if n else None,
-        "logit_cosine_min": float(np.min(cos)) if n else None,
-        "top1_agreement": float(np.mean(top1)) if n else None,
-        "top1_disagreements": int(n - sum(top1)),
-        "top5_overlap": float(np.mean(overlap)) if n else None,
-        "float_margin_median": float(np.median(margins)) if n else None,
-        "disagreements_float_margin_max": max(changed) if changed else None,
-        "top1_agreement_by_float_margin": agreement_by_margin(margins, top1),
-    }
-
-
-def agreement_by_margin(margins: Sequence[float], same: Sequence[bool]) -> list[dict[str, Any]]:
-    """Top-1 agreement among the images whose float margin is at least each of ``MARGIN_BANDS``
-    (bands with no image left out): separates near-tie flips from changes on clear images."""
-    m, agree = np.asarray(margins, dtype=np.float64), np.asarray(same, dtype=bool)
-    return [
-        {
-            "float_margin_at_least": band,
-            "images": int((m >= band).sum()),
-            "top1_agreement": float(agree[m >= band].mean()),
-        }
-        for band in MARGIN_BANDS
-        if (m >= band).any()
-    ]
 
 
 @dataclass

@@ -28,10 +28,10 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from edgezoo.colour import DEFAULT_FULL_RANGE, FRAME_FORMATS, frame_to_rgb, rgb_to_i420, rgb_to_nv12
 from edgezoo.errors import EdgezooError
-from edgezoo.preprocess import letterbox as letterbox_image
-from edgezoo.preprocess import normalize, resize_crop
+from edgezoo.inputs.colour import DEFAULT_FULL_RANGE, FRAME_FORMATS, frame_to_rgb, rgb_to_i420, rgb_to_nv12
+from edgezoo.inputs.preprocess import letterbox as letterbox_image
+from edgezoo.inputs.preprocess import normalize, resize_crop
 
 RGB_FORMATS = ("rgb_normalized", "rgb", "bgr")
 FORMATS = (*RGB_FORMATS, *FRAME_FORMATS)

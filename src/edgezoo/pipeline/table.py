@@ -49,7 +49,7 @@ def read_results(folder: Path) -> tuple[list[dict[str, Any]], list[str]]:
 
 
 def _zoo_order(doc: dict[str, Any]) -> tuple[int, str]:
-    from edgezoo.zoo import zoo_cards
+    from edgezoo.zoo.registry import zoo_cards
 
     order = list(zoo_cards())
     name = str(doc.get("model"))
@@ -60,7 +60,7 @@ def _reference(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The card's reference figures: from the results file, else from the shipped card."""
     if "reference" in doc:
         return doc["reference"] or {}
-    from edgezoo.zoo import zoo_cards
+    from edgezoo.zoo.registry import zoo_cards
 
     card = zoo_cards().get(str(doc.get("model")))
     return dict(card.reference) if card else {}

@@ -17,7 +17,7 @@ import yaml
 
 from edgezoo.errors import EdgezooError
 
-_CARD_PACKAGE = "edgezoo.cards"
+_CARD_PACKAGE = "edgezoo.zoo.cards"
 
 
 @dataclass(frozen=True)

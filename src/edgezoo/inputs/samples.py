@@ -63,7 +63,7 @@ def write_photo_variants(photos: list[Path], out_dir: Path, per_photo: int, seed
     import numpy as np
     from PIL import Image, ImageOps
 
-    from edgezoo.preprocess import load_image
+    from edgezoo.inputs.preprocess import load_image
 
     rng = np.random.default_rng(seed)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -23,9 +23,9 @@ from typing import Any
 import yaml
 
 from edgezoo.errors import EdgezooError
-from edgezoo.runtime import PRECISIONS as PRECISION_HINTS
+from edgezoo.runtime.engines import PRECISIONS as PRECISION_HINTS
 
-_PACKAGE = "edgezoo.configs"
+_PACKAGE = "edgezoo.quantize.configs"
 INPUT_TYPES = ("float", "rgb", "bgr", "nv12")
 COLOUR_RANGES = ("full", "video")
 METHODS = ("minmax", "mse", "entropy", "percentile")

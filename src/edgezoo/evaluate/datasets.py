@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from edgezoo.errors import EdgezooError
-from edgezoo.preprocess import IMAGE_SUFFIXES, find_images
+from edgezoo.inputs.preprocess import IMAGE_SUFFIXES, find_images
 
 FORMATS = ("imagefolder", "ilsvrc2012", "kaggle", "list")
 # The name each ground-truth format usually has; other .txt/.csv files are recognised by content.
@@ -102,7 +102,7 @@ def imagenet_synsets() -> tuple[str, ...]:
 @cache
 def ilsvrc2012_wnids() -> tuple[str, ...]:
     """WordNet id of each ILSVRC2012_ID (index 0 is id 1), the devkit's meta.mat order."""
-    text = resources.files("edgezoo").joinpath("data/ilsvrc2012_wnids.txt").read_text(encoding="utf-8")
+    text = resources.files("edgezoo.zoo").joinpath("data/ilsvrc2012_wnids.txt").read_text(encoding="utf-8")
     return tuple(line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#"))
 
 

@@ -22,12 +22,12 @@ from typing import Any
 import numpy as np
 
 from edgezoo.artifact import Artifact, command_line, is_artifact_path, now_iso, read_artifact, versions
-from edgezoo.datasets import Dataset, Sample, balanced_subset, imagenet_synsets, load_dataset
 from edgezoo.errors import EdgezooError
-from edgezoo.inputs import to_model_input
-from edgezoo.preprocess import load_image
+from edgezoo.evaluate.datasets import Dataset, Sample, balanced_subset, imagenet_synsets, load_dataset
+from edgezoo.inputs.frames import to_model_input
+from edgezoo.inputs.preprocess import load_image
 from edgezoo.progress import track
-from edgezoo.runtime import SessionOptions, artifact_path_for, open_session
+from edgezoo.runtime.engines import SessionOptions, artifact_path_for, open_session
 
 EVAL_FORMAT = 1
 TOP_K = 5
@@ -131,8 +131,8 @@ def resolve_artifacts(
     exported first (a stale INT8 artifact is then left out, with no way to re-quantize here).
     Returns the artifacts and notes for the user about what was exported or left out.
     """
-    from edgezoo.export import export
-    from edgezoo.zoo import get_card
+    from edgezoo.export.to_onnx import export
+    from edgezoo.zoo.registry import get_card
 
     found: list[Artifact] = []
     notes: list[str] = []
@@ -171,7 +171,7 @@ def _classes(artifact: Artifact) -> tuple[int, tuple[str, ...] | None]:
     num = int(card.get("output", {}).get("shape", [0, 0])[-1] or card.get("model_card", {}).get("num_classes", 0))
     labels = card.get("model_card", {}).get("labels")
     if labels is None:
-        from edgezoo.zoo import get_card
+        from edgezoo.zoo.registry import get_card
 
         labels = get_card(artifact.model_name).labels
     return num, imagenet_synsets() if labels == "imagenet-1k" and num == 1000 else None

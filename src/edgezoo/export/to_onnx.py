@@ -16,15 +16,15 @@ import numpy as np
 import onnx
 import torch
 
+from edgezoo.agreement import cosine
 from edgezoo.artifact import Artifact, command_line, now_iso, versions, write_artifact
 from edgezoo.errors import EdgezooError
-from edgezoo.fidelity import cosine
-from edgezoo.models import build_model, count_params, reparameterized
-from edgezoo.preprocess import prepare
+from edgezoo.export.rewrite import rewrite_grouped_conv
+from edgezoo.inputs.preprocess import prepare
+from edgezoo.inputs.samples import default_photo
 from edgezoo.progress import steps
-from edgezoo.rewrite import rewrite_grouped_conv
-from edgezoo.samples import default_photo
-from edgezoo.zoo import ModelCard
+from edgezoo.zoo.models import build_model, count_params, reparameterized
+from edgezoo.zoo.registry import ModelCard
 
 SUPPORTED_OPSETS = range(11, 21)
 INPUT_NAME = "input"
@@ -132,7 +132,7 @@ def export(
 ) -> tuple[Artifact, list[CheckResult]]:
     """Export ``card``'s model to ``out_dir/<name>.onnx`` with its card, or raise EdgezooError.
 
-    ``rewrite`` applies the exact grouped-convolution rewrite (:mod:`edgezoo.rewrite`) before the
+    ``rewrite`` applies the exact grouped-convolution rewrite (:mod:`edgezoo.export.rewrite`) before the
     check against PyTorch, so the check covers it too.
     """
     if opset not in SUPPORTED_OPSETS:

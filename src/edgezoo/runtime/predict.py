@@ -22,12 +22,12 @@ import numpy as np
 from PIL import Image
 
 from edgezoo.artifact import Artifact, is_artifact_path, read_artifact
-from edgezoo.colour import DEFAULT_FULL_RANGE, read_frame_raw
 from edgezoo.errors import EdgezooError
-from edgezoo.inputs import Frame, InputSpec, stack, to_model_input
-from edgezoo.labels import ClassLabel, labels_for
-from edgezoo.preprocess import IMAGE_SUFFIXES, find_images, load_image
-from edgezoo.runtime import Session, has_dynamic_batch, input_spec
+from edgezoo.inputs.colour import DEFAULT_FULL_RANGE, read_frame_raw
+from edgezoo.inputs.frames import Frame, InputSpec, stack, to_model_input
+from edgezoo.inputs.preprocess import IMAGE_SUFFIXES, find_images, load_image
+from edgezoo.runtime.engines import Session, has_dynamic_batch, input_spec
+from edgezoo.zoo.labels import ClassLabel, labels_for
 
 #: Raw camera frame files by suffix: the frame layout each holds (``.yuv`` is I420, as ffmpeg's
 #: ``-pix_fmt yuv420p`` writes it).
@@ -52,8 +52,8 @@ def cache_root() -> Path:
 def _wanted_weights(card: Any, weights: Path | None, pretrained: bool) -> tuple[str, dict[str, Any]]:
     """A cache folder name for the requested weights, and what a matching artifact card must say."""
     from edgezoo.fsutil import sha256_file
-    from edgezoo.models import DEFAULT_SEED
-    from edgezoo.weights import packaged_weights_path
+    from edgezoo.zoo.models import DEFAULT_SEED
+    from edgezoo.zoo.weights import packaged_weights_path
 
     if weights is not None:
         if not Path(weights).is_file():
@@ -104,8 +104,8 @@ def resolve_artifact(
         if weights is not None or pretrained:
             raise EdgezooError(f"{target}: --weights/--pretrained choose weights for a MODEL name, not an artifact")
         return read_artifact(target)
-    from edgezoo.export import export
-    from edgezoo.zoo import get_card
+    from edgezoo.export.to_onnx import export
+    from edgezoo.zoo.registry import get_card
 
     card = get_card(target)
     tag, wanted = _wanted_weights(card, weights, pretrained)

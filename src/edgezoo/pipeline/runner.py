@@ -20,9 +20,9 @@ from typing import Any
 from edgezoo.artifact import Artifact, command_line, now_iso, versions
 from edgezoo.errors import EdgezooError
 from edgezoo.fsutil import ensure_dir, write_json
+from edgezoo.pipeline.table import RESULTS_FORMAT
 from edgezoo.progress import console
-from edgezoo.report import RESULTS_FORMAT
-from edgezoo.zoo import ModelCard, get_card
+from edgezoo.zoo.registry import ModelCard, get_card
 
 STAGES = ("export", "quantize", "bench", "eval")
 BUNDLED_VIEWS_PER_PHOTO = 8  # offline calibration: 7 bundled photos x 8 views
@@ -90,7 +90,7 @@ def _timed(state: _State, name: str, work: Callable[[_State], Stage]) -> None:
 
 
 def _export(state: _State) -> Stage:
-    from edgezoo.export import export
+    from edgezoo.export.to_onnx import export
 
     o = state.options
     artifact, _ = export(state.card, weights=o.weights, pretrained=o.pretrained, out_dir=state.artifacts_dir)
@@ -100,8 +100,8 @@ def _export(state: _State) -> Stage:
 
 def _quantize(state: _State) -> Stage:
     """The model's shipped quantization config, calibrated on --calib, or offline on views of the bundled photos."""
-    from edgezoo.int8 import config_for, model_card_of, quantize_artifact
-    from edgezoo.samples import sample_photos, write_photo_variants
+    from edgezoo.inputs.samples import sample_photos, write_photo_variants
+    from edgezoo.quantize.api import config_for, model_card_of, quantize_artifact
 
     fp32 = state.artifacts["fp32"]
     config = config_for(None, model_card_of(fp32))
@@ -152,7 +152,7 @@ def _eval(state: _State) -> Stage:
     weights = state.artifacts["fp32"].card.get("weights", {})
     if weights.get("kind") == "random":
         return Stage("skipped", "random weights")
-    from edgezoo.evaluate import evaluate
+    from edgezoo.evaluate.accuracy import evaluate
 
     doc = evaluate(
         [state.artifacts[p] for p in sorted(state.artifacts)],

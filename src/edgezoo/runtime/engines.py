@@ -1,7 +1,7 @@
 """One small interface over the engines that run an artifact: ONNX Runtime, OpenVINO, PyTorch.
 
 Every engine takes the artifact's own input (whatever its card says: normalized float NCHW, or
-uint8 camera frames for artifacts with preprocessing inside; :mod:`edgezoo.inputs` makes it) and
+uint8 camera frames for artifacts with preprocessing inside; :mod:`edgezoo.inputs.frames` makes it) and
 returns logits. Sessions are safe to call from several threads at once, because deployments feed one
 accelerator from several threads (the RDK figures use 4):
 
@@ -208,8 +208,8 @@ class TorchSession:
     def __init__(self, artifact: Artifact, options: SessionOptions, reparameterize: bool = True) -> None:
         import torch
 
-        from edgezoo.models import build_model, reparameterized
-        from edgezoo.zoo import get_card
+        from edgezoo.zoo.models import build_model, reparameterized
+        from edgezoo.zoo.registry import get_card
 
         device = _check_device(self.engine, options.device)
         device = "cuda" if device == "gpu" else device

@@ -21,7 +21,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from edgezoo.fidelity import with_outputs
+from edgezoo.quantize.fidelity import with_outputs
 
 log = logging.getLogger(__name__)
 

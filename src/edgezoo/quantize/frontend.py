@@ -3,8 +3,8 @@
 The seeds compile their models with ``input_type_rt: nv12`` and mean/scale in the model, so the
 device feeds camera frames straight in. edgezoo does the same in ONNX: a small float front end is
 put before the model's first layer. It is never quantized (the quantizers see only the model that
-follows it); it converts with the numbers of :mod:`edgezoo.colour` and rounds and clips like
-:func:`edgezoo.colour.nv12_to_rgb`, so the in-graph RGB equals the Python conversion's, and then
+follows it); it converts with the numbers of :mod:`edgezoo.inputs.colour` and rounds and clips like
+:func:`edgezoo.inputs.colour.nv12_to_rgb`, so the in-graph RGB equals the Python conversion's, and then
 applies ``(pixel - mean) * scale`` per channel (0..255 units, as the seeds' config writes them).
 
 Only opset-11 operators are used, so the front end fits any exported opset (11..21).
@@ -19,10 +19,10 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from edgezoo.colour import rgb_to_nv12, yuv_coefficients
 from edgezoo.errors import EdgezooError
-from edgezoo.preprocess import normalize
-from edgezoo.zoo import ModelCard
+from edgezoo.inputs.colour import rgb_to_nv12, yuv_coefficients
+from edgezoo.inputs.preprocess import normalize
+from edgezoo.zoo.registry import ModelCard
 
 PREFIX = "frontend/"
 INPUT_NAME = "image"

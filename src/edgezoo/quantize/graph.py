@@ -13,9 +13,9 @@ int16. ONNX Runtime re-fuses an excluded Softmax with its neighbouring Q/DQ pair
 QLinearSoftmax (findings.md), so a float node here loses *all* Q/DQ pairs around it, and every
 override is checked in the graph the engine actually runs (:func:`verify_overrides`).
 
-The float front end (camera frames -> model input, :mod:`edgezoo.frontend`) is added after
+The float front end (camera frames -> model input, :mod:`edgezoo.quantize.frontend`) is added after
 quantization, so it is never quantized. Calibration feeds the model the calibration crops as
-normalised RGB tensors whatever the input type (:func:`edgezoo.frontend.core_spec`), so one config
+normalised RGB tensors whatever the input type (:func:`edgezoo.quantize.frontend.core_spec`), so one config
 gives the same int8 core behind an NV12, RGB or BGR front end.
 """
 
@@ -34,10 +34,10 @@ from typing import Any
 import numpy as np
 import onnx
 
-from edgezoo.biascorr import correct_biases
 from edgezoo.errors import EdgezooError
-from edgezoo.qconfig import QuantConfig
-from edgezoo.ranges import mse_ranges
+from edgezoo.quantize.biascorr import correct_biases
+from edgezoo.quantize.config import QuantConfig
+from edgezoo.quantize.ranges import mse_ranges
 
 log = logging.getLogger(__name__)
 
