@@ -20,6 +20,7 @@ RANKS = {
     "quantize": 5,
     "bench": 6,
     "evaluate": 6,
+    "rdk": 6,
     "pipeline": 7,
     "cli": 8,
 }

@@ -231,6 +231,43 @@ def _print_quantized(result) -> None:  # type: ignore[no-untyped-def]
 
 
 @app.command()
+def rdk(
+    model: Annotated[str, typer.Argument(help="Zoo model or timm name, or a float export MODEL.onnx.")],
+    calib: Annotated[Path, typer.Option("--calib", help="Folder of calibration images (recursive).")],
+    weights: WeightsOpt = None,
+    pretrained: PretrainedOpt = False,
+    march: Annotated[str, typer.Option("--march", help="bayes-e (RDK X5) or bernoulli2 (RDK X3).")] = "bayes-e",
+    num_calib: Annotated[int, typer.Option("--num-calib", help="Calibration images to write.")] = 100,
+    config: Annotated[
+        str | None, typer.Option("--config", help="Quantization config (edgezoo or RDK YAML; default: the card's).")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing workspace folder.")] = False,
+    out_dir: Annotated[Path, typer.Option("-o", "--out-dir", help="Folder for the workspace.")] = Path("artifacts/rdk"),
+) -> None:
+    """Write a ready hb_mapper workspace for an RDK board: opset-11 ONNX, YAML, calibration data, scripts."""
+    from edgezoo.rdk.workspace import write_workspace
+
+    ws = write_workspace(
+        model,
+        calib,
+        weights=weights,
+        pretrained=pretrained,
+        march=march,
+        num_calib=num_calib,
+        config=config,
+        out_dir=out_dir,
+        force=force,
+    )
+    out.print(f"[bold]{ws.folder}[/] ({ws.march}), weights: {ws.weights}")
+    for c in ws.checks:
+        out.print(f"  opset-11 ONNX vs PyTorch on {c.input}: max abs diff {c.max_abs_diff:.2e}, cosine {c.cosine:.7f}")
+    out.print(f"  {len(ws.calibration.crops)} calibration images, {len(ws.yaml.node_info)} int16 node(s) in node_info")
+    for name in ws.yaml.dropped:
+        out.print(f"  [yellow]config node not in the opset-11 ONNX, left out:[/] {name}")
+    out.print("  next, in the RDK toolchain container: bash 01_check.sh && bash 03_build.sh (see README.md)")
+
+
+@app.command()
 def predict(
     target: Annotated[
         str,

@@ -22,9 +22,10 @@ from edgezoo.errors import EdgezooError
 from edgezoo.export.rewrite import rewrite_grouped_conv
 from edgezoo.inputs.preprocess import prepare
 from edgezoo.inputs.samples import default_photo
-from edgezoo.progress import steps
+from edgezoo.progress import Steps, steps
 from edgezoo.zoo.models import build_model, count_params, reparameterized
 from edgezoo.zoo.registry import ModelCard
+from edgezoo.zoo.weights import WeightsSource
 
 SUPPORTED_OPSETS = range(11, 21)
 INPUT_NAME = "input"
@@ -119,6 +120,82 @@ def _check_inputs(card: ModelCard, size: tuple[int, int]) -> dict[str, np.ndarra
     }
 
 
+@dataclass
+class Exported:
+    """A checked ONNX model in memory, before anything is written: what ``export`` and ``edgezoo rdk`` share."""
+
+    model: onnx.ModelProto
+    checks: list[CheckResult]
+    torch_model: torch.nn.Module
+    deployed: torch.nn.Module
+    source: WeightsSource
+    size: tuple[int, int]
+    opset: int
+    initializer_params: int
+    rewritten: list[str]
+
+
+def export_model(
+    card: ModelCard,
+    *,
+    weights: str | Path | None = None,
+    pretrained: bool = False,
+    img_size: int | None = None,
+    opset: int = 17,
+    dynamic_batch: bool = False,
+    rewrite: bool = True,
+    progress: Steps | None = None,
+) -> Exported:
+    """Build, reparameterize, export, simplify and check ``card``'s model; raise EdgezooError if it fails.
+
+    ``progress`` gets four steps (build, reparameterize, export, check). ``rewrite`` applies the exact
+    grouped-convolution rewrite (:mod:`edgezoo.export.rewrite`) before the check, so the check covers it.
+    """
+    if opset not in SUPPORTED_OPSETS:
+        raise EdgezooError(f"unsupported opset {opset}: use {SUPPORTED_OPSETS.start}..{SUPPORTED_OPSETS.stop - 1}")
+    size = (img_size, img_size) if img_size else card.img_size
+
+    def step(name: str) -> None:
+        if progress is not None:
+            progress.next(name)
+
+    step("build model")
+    model, source = build_model(card, weights=weights, pretrained=pretrained)
+    step("reparameterize")
+    deployed = reparameterized(model)
+    example = torch.zeros(1, 3, *size)
+    try:
+        with torch.no_grad():
+            deployed(example)
+    except Exception as exc:
+        raise EdgezooError(f"{card.name}: cannot run at input size {size[0]}x{size[1]} ({exc})") from exc
+    step(f"export to ONNX (opset {opset})")
+    onnx_model = _simplify(_to_onnx(deployed, example, opset, dynamic_batch))
+    initializer_params = onnx_param_count(onnx_model)  # before the rewrite adds its channel indices
+    rewritten: list[str] = []
+    if rewrite:
+        onnx_model, rewritten = rewrite_grouped_conv(onnx_model)
+    step("check against PyTorch")
+    checks = check_against_torch(onnx_model, model, _check_inputs(card, size))
+    failed = [c for c in checks if not c.passed]
+    if failed:
+        c = failed[0]
+        raise EdgezooError(
+            f"{card.name}: ONNX output differs from PyTorch on {c.input}"
+            f" (max abs diff {c.max_abs_diff:.2e}, cosine {c.cosine:.6f}); nothing written"
+        )
+    return Exported(onnx_model, checks, model, deployed, source, size, opset, initializer_params, rewritten)
+
+
+def check_record(checks: list[CheckResult]) -> dict[str, Any]:
+    """The ``check`` block of a card: what was compared, within which tolerance, and the results."""
+    return {
+        "against": "PyTorch model before reparameterization, ONNX Runtime CPU",
+        "tolerance": {"cosine_min": COSINE_MIN, "max_abs_diff_rel": REL_ABS_DIFF_MAX},
+        "results": [c.to_dict() for c in checks],
+    }
+
+
 def export(
     card: ModelCard,
     *,
@@ -135,35 +212,17 @@ def export(
     ``rewrite`` applies the exact grouped-convolution rewrite (:mod:`edgezoo.export.rewrite`) before the
     check against PyTorch, so the check covers it too.
     """
-    if opset not in SUPPORTED_OPSETS:
-        raise EdgezooError(f"unsupported opset {opset}: use {SUPPORTED_OPSETS.start}..{SUPPORTED_OPSETS.stop - 1}")
-    size = (img_size, img_size) if img_size else card.img_size
     with steps(f"export {card.name}", total=5) as progress:
-        progress.next("build model")
-        model, source = build_model(card, weights=weights, pretrained=pretrained)
-        progress.next("reparameterize")
-        deployed = reparameterized(model)
-        example = torch.zeros(1, 3, *size)
-        try:
-            with torch.no_grad():
-                deployed(example)
-        except Exception as exc:
-            raise EdgezooError(f"{card.name}: cannot run at input size {size[0]}x{size[1]} ({exc})") from exc
-        progress.next(f"export to ONNX (opset {opset})")
-        onnx_model = _simplify(_to_onnx(deployed, example, opset, dynamic_batch))
-        initializer_params = onnx_param_count(onnx_model)  # before the rewrite adds its channel indices
-        rewritten: list[str] = []
-        if rewrite:
-            onnx_model, rewritten = rewrite_grouped_conv(onnx_model)
-        progress.next("check against PyTorch")
-        checks = check_against_torch(onnx_model, model, _check_inputs(card, size))
-        failed = [c for c in checks if not c.passed]
-        if failed:
-            c = failed[0]
-            raise EdgezooError(
-                f"{card.name}: ONNX output differs from PyTorch on {c.input}"
-                f" (max abs diff {c.max_abs_diff:.2e}, cosine {c.cosine:.6f}); nothing written"
-            )
+        done = export_model(
+            card,
+            weights=weights,
+            pretrained=pretrained,
+            img_size=img_size,
+            opset=opset,
+            dynamic_batch=dynamic_batch,
+            rewrite=rewrite,
+            progress=progress,
+        )
         progress.next("write artifact")
         artifact_card = {
             "kind": "export",
@@ -172,11 +231,11 @@ def export(
             "precision": "fp32",
             "created": now_iso(),
             "command": command_line(),
-            "weights": source.to_dict(),
+            "weights": done.source.to_dict(),
             "opset": opset,
             "input": {
                 "name": INPUT_NAME,
-                "shape": ["batch" if dynamic_batch else 1, 3, *size],
+                "shape": ["batch" if dynamic_batch else 1, 3, *done.size],
                 "layout": "NCHW",
                 "dtype": "float32",
                 "format": "rgb_normalized",
@@ -189,18 +248,14 @@ def export(
             },
             "preprocessing": card.preprocessing(),
             "params": {
-                "pytorch": count_params(model),
-                "pytorch_reparameterized": count_params(deployed),
-                "onnx_initializers": initializer_params,
+                "pytorch": count_params(done.torch_model),
+                "pytorch_reparameterized": count_params(done.deployed),
+                "onnx_initializers": done.initializer_params,
             },
-            "rewrites": {"grouped_conv_to_depthwise": rewritten},
-            "check": {
-                "against": "PyTorch model before reparameterization, ONNX Runtime CPU",
-                "tolerance": {"cosine_min": COSINE_MIN, "max_abs_diff_rel": REL_ABS_DIFF_MAX},
-                "results": [c.to_dict() for c in checks],
-            },
+            "rewrites": {"grouped_conv_to_depthwise": done.rewritten},
+            "check": check_record(done.checks),
             "versions": versions(),
             "model_card": card.to_dict(),
         }
-        artifact = write_artifact(onnx_model, artifact_card, out_dir, card.name)
-    return artifact, checks
+        artifact = write_artifact(done.model, artifact_card, out_dir, card.name)
+    return artifact, done.checks

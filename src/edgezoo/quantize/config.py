@@ -164,10 +164,18 @@ def _merge(base: dict[str, Any], child: dict[str, Any], origin: dict[str, str], 
 
 
 def load_config(ref: str | Path) -> QuantConfig:
-    """Load a config by packaged name or path, resolve its ``base:`` chain and validate it."""
+    """Load a config by packaged name or path, resolve its ``base:`` chain and validate it.
+
+    An RDK toolchain YAML (``hb_mapper makertbin --config``: it has ``model_parameters`` or
+    ``input_parameters``) is translated by :mod:`edgezoo.quantize.rdk_yaml`.
+    """
     chain: list[tuple[str, dict[str, Any]]] = []
     seen: set[str] = set()
     label, data, path = _read(str(ref), None)
+    from edgezoo.quantize import rdk_yaml  # imports this module: loaded on use, not at import
+
+    if rdk_yaml.is_rdk_yaml(data):
+        return rdk_yaml.from_rdk(data, label)
     while True:
         if label in seen:
             raise EdgezooError(f"{label}: 'base' chain loops back to this file")
@@ -180,7 +188,7 @@ def load_config(ref: str | Path) -> QuantConfig:
         if not isinstance(parent, str) or not parent:
             raise EdgezooError(f"{label}: 'base' must name a config")
         label, data, path = _read(parent, path)
-    merged: dict[str, Any] = {section: copy.deepcopy(keys) for section, keys in _SCHEMA.items()}
+    merged = default_data()
     origin: dict[str, str] = {}
     for label, data in reversed(chain):
         _merge(merged, data, origin, label)
@@ -218,12 +226,22 @@ def _triple(cfg: dict[str, Any], origin: dict[str, str], label: str, key: str, p
     cfg[section][name] = [float(v) for v in value]
 
 
+def default_data() -> dict[str, Any]:
+    """Every section with its defaults: the mapping a config's files are merged into."""
+    return {section: copy.deepcopy(keys) for section, keys in _SCHEMA.items()}
+
+
+def validate(data: dict[str, Any], label: str) -> None:
+    """Check a complete config mapping (normalising mean/scale to floats); errors name ``label``."""
+    _validate(data, {}, label)
+
+
 def _validate(cfg: dict[str, Any], origin: dict[str, str], label: str) -> None:
     for key, choices in (
         ("input.type", INPUT_TYPES),
         ("input.range", COLOUR_RANGES),
         ("calibration.method", METHODS),
-        ("precision.default", ("int8",)),
+        ("precision.default", ("int8", "int16")),
         ("engine.runtime", RUNTIMES),
         ("engine.quantizer", QUANTIZERS),
         ("engine.activations", ACTIVATIONS),
@@ -257,6 +275,15 @@ def _validate(cfg: dict[str, Any], origin: dict[str, str], label: str) -> None:
                 raise _fail(origin, key, label, f"{name}: {value!r} is not one of {', '.join(PRECISIONS)}")
             if value == "int16" and cfg["engine"]["quantizer"] == "nncf":
                 raise _fail(origin, key, label, f"{name}: int16 needs engine.quantizer onnxruntime (NNCF: float)")
+    if cfg["precision"]["default"] == "int16":
+        # Every activation in 16 bits, weights int8: the RDK toolchain's set_all_nodes_int16. Only
+        # ONNX Runtime's quantizer has 16-bit activations, and lowering single nodes back to int8 is
+        # not supported (TensorQuantOverrides would have to split shared tensors).
+        if cfg["engine"]["quantizer"] != "onnxruntime":
+            raise _fail(origin, "precision.default", label, "int16 needs engine.quantizer onnxruntime")
+        low = [f"{k}.{n}" for k in ("op_types", "nodes") for n, v in cfg["precision"][k].items() if v == "int8"]
+        if low:
+            raise _fail(origin, "precision.default", label, f"int16 with int8 overrides is not supported ({low[0]})")
     if cfg["engine"]["qdq_placement"] != "inputs_and_outputs" and (
         cfg["engine"]["quantizer"] != "onnxruntime" or cfg["engine"]["runtime"] != "openvino"
     ):

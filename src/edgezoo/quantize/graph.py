@@ -22,6 +22,7 @@ gives the same int8 core behind an NV12, RGB or BGR front end.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import logging
 import re
 import sys
@@ -80,10 +81,10 @@ def resolve_overrides(model: onnx.ModelProto, config: QuantConfig) -> dict[str, 
     resolved = {n.name: wanted["op_types"][n.op_type] for n in model.graph.node if n.op_type in wanted["op_types"]}
     missing = [name for name in config.precision["nodes"] if name not in by_name]
     if missing:
-        close = ", ".join(sorted(by_name)[:3])
+        close = difflib.get_close_matches(missing[0], list(by_name), n=3, cutoff=0.0)
         raise EdgezooError(
             f"{config.source}: precision.nodes: node '{missing[0]}' is not in the model's graph"
-            f" ({len(missing)} missing; node names look like: {close})"
+            f" ({len(missing)} missing; closest names: {', '.join(close)})"
         )
     resolved.update(wanted["nodes"])
     for name, precision in config.precision["nodes"].items():
@@ -336,12 +337,15 @@ def _ort_quantize(
         extra["CalibPercentile"] = float(cal["percentile"])
     initializers = {i.name for i in model.graph.initializer}
     by_name = {n.name: n for n in model.graph.node}
+    signed = config.engine["activations"] == "int8"
+    all16 = config.precision["default"] == "int16"  # every activation 16-bit (RDK set_all_nodes_int16)
+    q16 = QuantType.QInt16 if signed else QuantType.QUInt16
     sixteen = [name for name, p in overrides.items() if p == "int16"]
     tensor_overrides: dict[str, list[dict[str, Any]]] = {}
-    if sixteen:
+    if sixteen and not all16:
         tensors = {t for name in sixteen for t in (*by_name[name].input, *by_name[name].output) if t}
-        tensor_overrides = {t: [{"quant_type": QuantType.QUInt16}] for t in sorted(tensors - initializers)}
-    if cal["method"] == "mse":
+        tensor_overrides = {t: [{"quant_type": q16}] for t in sorted(tensors - initializers)}
+    if cal["method"] == "mse" and not all16:
         # int16 tensors keep their min/max: with 65536 levels clipping buys nothing.
         ranges = mse_ranges(model, calib)
         log.info("mse ranges: %d activation tensors", len(ranges))
@@ -360,7 +364,7 @@ def _ort_quantize(
             quant_format=QuantFormat.QDQ,
             op_types_to_quantize=config.engine["quantize_op_types"],
             per_channel=cal["per_channel"],
-            activation_type=QuantType.QUInt8 if config.engine["activations"] == "uint8" else QuantType.QInt8,
+            activation_type=q16 if all16 else (QuantType.QInt8 if signed else QuantType.QUInt8),
             weight_type=QuantType.QInt8,
             nodes_to_exclude=floats,
             calibrate_method=method,
