@@ -518,6 +518,10 @@ def _print_eval(report: dict) -> None:
                 _fmt(r["agreement_top1"], ".2f"),
             )
     out.print(table)
+    for model in report["models"]:
+        for r in model["results"]:
+            if r.get("note"):
+                out.print(f"  {model['model']} {r['precision']}: {r['note']}")
     out.print(f"{report['images_per_s']} images/s with {report['workers']} decoding workers, {report['seconds']} s")
 
 

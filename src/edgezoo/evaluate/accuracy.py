@@ -333,6 +333,8 @@ def _report(
                 "top5": _pct(run.correct5, n),
                 "agreement_top1": _pct(agree, n) if agree is not None else None,
                 "agreement_with": str(reference.artifact.onnx_path) if agree is not None else None,
+                # A board recipe read from an RDK YAML: this int8 result estimates the board's.
+                "note": ((card.get("quantization") or {}).get("config") or {}).get("rdk", {}).get("note"),
             }
         )
     subset = _subset_info(dataset.samples, chosen, limit)

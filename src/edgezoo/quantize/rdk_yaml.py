@@ -319,9 +319,9 @@ def to_rdk(
     elif not x5:
         lines.append(f"  # No node_info: {march} (RDK X3) has no int16 and no node_info; every BPU node runs int8.")
         if nodes:
-            lines.append(f"  # On an X5 these would be int16: {'; '.join(nodes)}")
+            lines += ["  # On an X5 (bayes-e) these would be int16 in node_info:", *(f"  #   {n}" for n in nodes)]
     if dropped:
-        lines.append(f"  # Config nodes not in this ONNX, left out: {'; '.join(dropped)}")
+        lines += ["  # The config's nodes not in this ONNX, left out:", *(f"  #   {n}" for n in dropped)]
     lines += ["", "input_parameters:", "  input_name: ''", f"  input_type_rt: {_q(rt)}"]
     if spec.type == "float":
         lines.append("  # edgezoo's config takes float tensors; the BPU takes camera frames, so nv12 here.")

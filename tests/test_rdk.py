@@ -1,0 +1,397 @@
+"""``edgezoo rdk`` workspaces and RDK YAMLs read as quantization configs (docs/rdk.md).
+
+The workspace checks restate the toolchain's documented rules (shared notes rdk_toolchain.md): opset
+10/11, ir_version <= 7, one static 1x3xHxW input, four YAML groups with their required keys, the zoo's
+value formats, node_info names that exist in the model, raw float32 CHW calibration files.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import yaml
+from conftest import files_in
+
+from edgezoo.errors import EdgezooError
+from edgezoo.inputs.preprocess import find_images, load_image, normalize, resize_crop
+from edgezoo.quantize.config import load_config
+from edgezoo.quantize.graph import quantize_graph, resolve_overrides
+from edgezoo.quantize.rdk_yaml import from_rdk, to_rdk
+from edgezoo.zoo.registry import get_card
+
+GROUPS = ("model_parameters", "input_parameters", "calibration_parameters", "compiler_parameters")
+REQUIRED = {
+    "model_parameters": ("onnx_model", "march", "output_model_file_prefix"),
+    "input_parameters": ("input_type_train", "input_layout_train", "input_type_rt", "norm_type", "mean_value"),
+    "calibration_parameters": ("calibration_type",),
+    "compiler_parameters": ("compile_mode", "optimize_level"),
+}
+WORKSPACE = {"01_check.sh", "03_build.sh", "README.md", "calibration_data_rgb_f32"}
+
+
+@pytest.fixture(scope="module")
+def calib_dir(tmp_path_factory, photos) -> Path:
+    """Five real photos, two of them in a subfolder under a clashing name."""
+    folder = tmp_path_factory.mktemp("calib")
+    (folder / "sub").mkdir()
+    names = ["grace_hopper", "chelsea", "coffee", "astronaut"]
+    for name in names:
+        (folder / photos[name].name).write_bytes(photos[name].read_bytes())
+    (folder / "sub" / "coffee.jpg").write_bytes(photos["rocket"].read_bytes())  # same stem as coffee.png
+    return folder
+
+
+# --------------------------------------------------------------------------------------------
+# The workspace, checked against the toolchain's rules
+# --------------------------------------------------------------------------------------------
+
+
+def _channels(text: str) -> list[float]:
+    assert isinstance(text, str) and len(text.split()) == 3, f"expected 3 space-separated numbers: {text!r}"
+    return [float(v) for v in text.split()]
+
+
+def check_workspace(folder: Path, model: str, march: str, calib: Path) -> dict:
+    """Every documented rule the toolchain's checker and builder apply that can be checked here."""
+    card = get_card(model)
+    h, w = card.img_size
+    assert set(files_in(folder)) == WORKSPACE | {f"{model}.onnx", f"{model}_config.yaml"}
+    assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")], "temporary folder left"
+
+    # ONNX: opset 11, ir_version <= 7, one static NCHW batch-1 input.
+    m = onnx.load(folder / f"{model}.onnx")
+    onnx.checker.check_model(m, full_check=True)
+    assert [(o.domain, o.version) for o in m.opset_import] == [("", 11)]
+    assert m.ir_version <= 7
+    inits = {i.name for i in m.graph.initializer}
+    inputs = [i for i in m.graph.input if i.name not in inits]
+    assert len(inputs) == 1
+    dims = inputs[0].type.tensor_type.shape.dim
+    assert [d.dim_value for d in dims] == [1, 3, h, w] and not any(d.dim_param for d in dims)
+    names = {n.name for n in m.graph.node}
+
+    # YAML: the four groups, the required keys, the value formats.
+    text = (folder / f"{model}_config.yaml").read_text()
+    cfg = yaml.safe_load(text)
+    assert list(cfg) == list(GROUPS)
+    for group, keys in REQUIRED.items():
+        assert all(k in cfg[group] for k in keys), (group, keys)
+    mp, ip, cp, comp = (cfg[g] for g in GROUPS)
+    assert (folder / mp["onnx_model"]).resolve() == (folder / f"{model}.onnx").resolve()
+    assert mp["march"] == march
+    assert ip["input_type_rt"] == "nv12" and ip["input_type_train"] == "rgb" and ip["input_layout_train"] == "NCHW"
+    assert ip["norm_type"] == "data_mean_and_scale" and ip["input_shape"] == f"1x3x{h}x{w}"
+    assert ip["input_space_and_range"] in ("regular", "bt601_video")
+    np.testing.assert_allclose(_channels(ip["mean_value"]), [255 * m_ for m_ in card.mean], rtol=1e-6)
+    np.testing.assert_allclose(_channels(ip["scale_value"]), [1 / (255 * s) for s in card.std], rtol=1e-6)
+    assert cp["cal_data_dir"] == "./calibration_data_rgb_f32" and cp["cal_data_type"] == "float32"
+    assert cp["calibration_type"] in ("default", "max", "kl")
+    assert comp["compile_mode"] == "latency" and comp["optimize_level"] == "O3"
+    assert not re.search(r"^\s*ON\s*:", text, re.M), "an unquoted ON key reads as a boolean"
+    softmax = {n.name for n in m.graph.node if n.op_type == "Softmax"}
+    if march == "bayes-e":
+        info = mp.get("node_info", {})
+        assert softmax <= set(info), "every Softmax must be pinned to int16 on the BPU"
+        assert set(info) <= names, f"node_info names not in the ONNX: {set(info) - names}"
+        assert all(v == {"ON": "BPU", "InputType": "int16", "OutputType": "int16"} for v in info.values())
+        assert text.count("'ON': 'BPU'") == len(info)
+    else:
+        assert "node_info" not in mp and "optimization" not in cp
+        assert re.search(r"#.*no node_info", text)
+
+    # Calibration data: raw float32 CHW RGB 0..255 of the card's resize + centre crop.
+    sources = {p.stem: p for p in reversed(find_images(calib))}  # first file of a stem wins
+    files = sorted((folder / "calibration_data_rgb_f32").iterdir())
+    assert len(files) == len(find_images(calib))
+    session = ort.InferenceSession(str(folder / f"{model}.onnx"), providers=["CPUExecutionProvider"])
+    for f in files:
+        assert f.suffix == ".rgb" and f.stat().st_size == 3 * h * w * 4
+        data = np.fromfile(f, dtype=np.float32).reshape(3, h, w)
+        src = sources.get(f.stem) or calib / "sub" / "coffee.jpg"  # coffee_2: the clashing stem
+        crop = resize_crop(load_image(src), (h, w), card.crop_pct, card.interpolation)
+        np.testing.assert_array_equal(data, crop.transpose(2, 0, 1).astype(np.float32))
+    # The YAML's mean/scale applied to a calibration file give the model's input, as the board does.
+    data = np.fromfile(files[0], dtype=np.float32).reshape(1, 3, h, w)
+    mean = np.array(_channels(ip["mean_value"]), np.float32).reshape(1, 3, 1, 1)
+    scale = np.array(_channels(ip["scale_value"]), np.float32).reshape(1, 3, 1, 1)
+    ours = normalize(data[0].transpose(1, 2, 0).astype(np.uint8), card.mean, card.std)
+    np.testing.assert_allclose((data - mean) * scale, ours, atol=1e-4)
+    assert np.argmax(session.run(None, {inputs[0].name: (data - mean) * scale})[0]) >= 0
+
+    # Scripts: executable, valid bash, the documented commands.
+    for script, command in (
+        ("01_check.sh", f"hb_mapper checker --model-type onnx --model ./{model}.onnx --march {march}"),
+        ("03_build.sh", f"hb_mapper makertbin --config ./{model}_config.yaml --model-type onnx"),
+    ):
+        path = folder / script
+        assert os.access(path, os.X_OK) and command in path.read_text()
+        assert subprocess.run(["bash", "-n", str(path)], check=False).returncode == 0
+    readme = (folder / "README.md").read_text()
+    assert "hrt_model_exec perf" in readme and "hobot_dnn" in readme and mp["output_model_file_prefix"] in readme
+    return cfg
+
+
+def test_workspace_for_x3(cli, calib_dir, tmp_path):
+    """A small timm ViT (6 Softmax nodes) on bernoulli2: int8 only, no node_info, the YAML says why."""
+    res = cli("rdk", "test_vit", "--calib", calib_dir, "--march", "bernoulli2", "-o", tmp_path)
+    assert res.code == 0, res.err
+    cfg = check_workspace(tmp_path / "test_vit", "test_vit", "bernoulli2", calib_dir)
+    assert cfg["calibration_parameters"]["calibration_type"] == "max"  # default.yaml: minmax
+    assert "coffee_2.rgb" in files_in(tmp_path / "test_vit" / "calibration_data_rgb_f32")
+    # A second run refuses to overwrite; --force replaces the folder in one step.
+    again = cli("rdk", "test_vit", "--calib", calib_dir, "--march", "bernoulli2", "-o", tmp_path)
+    assert again.code == 2 and "already exists" in again.err
+    forced = cli("rdk", "test_vit", "--calib", calib_dir, "--num-calib", "2", "--force", "-o", tmp_path)
+    assert forced.code == 0, forced.err
+    assert len(files_in(tmp_path / "test_vit" / "calibration_data_rgb_f32")) == 2
+    assert files_in(tmp_path) == ["test_vit"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["fastvit_sa12", "efficientformer_l1"])
+def test_workspace_for_x5(cli, calib_dir, tmp_path, model):
+    res = cli("rdk", model, "--calib", calib_dir, "-o", tmp_path)
+    assert res.code == 0, res.err
+    cfg = check_workspace(tmp_path / model, model, "bayes-e", calib_dir)
+    info = cfg["model_parameters"]["node_info"]
+    assert len(info) == {"fastvit_sa12": 2, "efficientformer_l1": 1}[model]  # findings.md's Softmax counts
+    if model == "efficientformer_l1":  # the name the zoo's EfficientFormer_l1_config.yaml pins
+        assert "/stages/stages.3/blocks/blocks.4/token_mixer/Softmax" in info
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--calib", "{tmp}/no_such_dir"], "no such folder"),
+        (["--calib", "{calib}", "--march", "bayes"], "unknown march 'bayes'"),
+        (["--calib", "{calib}", "--config", "{tmp}/bad.yaml"], "not valid YAML"),
+        (["--calib", "{calib}", "--config", "{tmp}/x3_int16.yaml"], "int16 (node_info, set_all_nodes_int16) is not"),
+        (["--calib", "{calib}", "--num-calib", "0"], "--num-calib must be positive"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_nothing_written(cli, calib_dir, tmp_path, args, message):
+    (tmp_path / "bad.yaml").write_text("model_parameters: [1, 2\n")
+    (tmp_path / "x3_int16.yaml").write_text(_zoo_yaml(march="bernoulli2", optimization="set_all_nodes_int16"))
+    out = tmp_path / "out"
+    args = [a.format(tmp=tmp_path, calib=calib_dir) for a in args]
+    res = cli("rdk", "test_vit", *args, "-o", out)
+    assert res.code == 2 and message in res.err, res.err
+    assert res.err.startswith("edgezoo: error: ") and res.err.count("\n") == 1
+    assert files_in(out) == []
+
+
+def test_failure_while_writing_leaves_nothing(cli, calib_dir, tmp_path, monkeypatch):
+    import edgezoo.rdk.workspace as ws
+
+    def broken(crop: np.ndarray) -> bytes:
+        raise EdgezooError("disk full (simulated)")
+
+    monkeypatch.setattr(ws, "calibration_bytes", broken)
+    res = cli("rdk", "test_vit", "--calib", calib_dir, "-o", tmp_path)
+    assert res.code == 2 and "disk full" in res.err
+    assert files_in(tmp_path) == []
+
+
+# --------------------------------------------------------------------------------------------
+# RDK YAML -> edgezoo config
+# --------------------------------------------------------------------------------------------
+
+
+def _zoo_yaml(
+    march: str = "bayes-e",
+    nodes: tuple[str, ...] = (),
+    calibration: str = "default",
+    percentile: float | None = None,
+    optimization: str | None = None,
+    rt: str = "nv12",
+    extra_cal: str = "",
+) -> str:
+    """A board config written the way the model zoo writes them (flow-style node_info, quoted 'ON')."""
+    info = ",\n".join(
+        f"    \"{n}\": {{\n      'ON': 'BPU',\n      'InputType': 'int16',\n      'OutputType': 'int16'\n    }}"
+        for n in nodes
+    )
+    node_info = f"  node_info: {{\n{info}\n  }}\n" if nodes else ""
+    cal = f"  calibration_type: '{calibration}'\n"
+    if percentile is not None:
+        cal += f"  max_percentile: {percentile}\n"
+    if optimization:
+        cal += f'  optimization: "{optimization}"\n'
+    return (
+        "# Copyright notice and comments as in the zoo\n\n"
+        "model_parameters:\n"
+        "  onnx_model: './model.onnx'\n"
+        f'  march: "{march}"\n'
+        "  layer_out_dump: False\n"
+        "  working_dir: 'Model_160x160_nv12_int16'\n"
+        "  output_model_file_prefix: 'Model_160x160_nv12'\n"
+        f"{node_info}\n"
+        "  debug_mode: 'dump_calibration_data'\n\n"
+        "input_parameters:\n"
+        '  input_name: ""\n'
+        f"  input_type_rt: '{rt}'\n"
+        "  input_type_train: 'rgb'\n"
+        "  input_layout_train: 'NCHW'\n"
+        "  input_shape: ''\n"
+        "  norm_type: 'data_mean_and_scale'\n"
+        "  mean_value: 127.5 127.5 127.5\n"
+        "  scale_value: 0.00784314 0.00784314 0.00784314\n\n"
+        "calibration_parameters:\n"
+        "  cal_data_dir: './calibration_data_rgb_f32'\n"
+        "  cal_data_type: 'float32'\n"
+        f"{cal}{extra_cal}\n"
+        "compiler_parameters:\n"
+        "  compile_mode: 'latency'\n"
+        "  debug: False\n"
+        "  optimize_level: 'O3'\n"
+    )
+
+
+SOFTMAX = "/blocks/blocks.5/attn/Softmax"
+FC1 = "/blocks/blocks.0/attn/MatMul"  # q @ k
+# What docs/rdk.md's table says each zoo YAML means, written as an edgezoo config by hand.
+_ENGINE = "engine: {runtime: onnxruntime, quantizer: onnxruntime, activations: int8, quantize_op_types: null}\n"
+_INPUT = "input: {type: nv12, range: full, mean: [127.5, 127.5, 127.5], scale: [0.00784314, 0.00784314, 0.00784314]}\n"
+CASES = {
+    "zoo_l1_style": (
+        {"nodes": (SOFTMAX,), "optimization": "set_all_nodes_int16"},
+        "calibration: {count: 100, method: mse}\n" + f"precision: {{default: int16, nodes: {{'{SOFTMAX}': int16}}}}\n",
+    ),
+    "max_percentile_int16_softmax": (
+        {"nodes": (SOFTMAX,), "calibration": "max", "percentile": 0.99995},
+        "calibration: {count: 100, method: percentile, percentile: 99.995}\n"
+        + f"precision: {{nodes: {{'{SOFTMAX}': int16}}}}\n",
+    ),
+    "kl_run_on_cpu": (
+        {"calibration": "kl", "extra_cal": f"  run_on_cpu: '{FC1}'\n"},
+        "calibration: {count: 100, method: entropy}\n" + f"precision: {{nodes: {{'{FC1}': float}}}}\n",
+    ),
+    "plain_max_x3": (
+        {"march": "bernoulli2", "calibration": "max"},
+        "calibration: {count: 100, method: minmax}\n",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_zoo_yaml_translates_to_the_equivalent_edgezoo_config(tmp_path, case):
+    kwargs, edgezoo_text = CASES[case]
+    rdk = load_config(_write(tmp_path / "Model_config.yaml", _zoo_yaml(**kwargs)))
+    ours = load_config(_write(tmp_path / "ours.yaml", _INPUT + edgezoo_text + _ENGINE))
+    for section in ("input", "calibration", "precision", "engine"):
+        assert rdk.data[section] == ours.data[section], section
+    assert "estimate" in rdk.data["rdk"]["note"] and rdk.source.endswith("Model_config.yaml")
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture(scope="module")
+def vit(tmp_path_factory, calib_dir):
+    """test_vit exported as ``edgezoo export`` does (opset 17), and calibration/held-out tensors."""
+    from edgezoo.export.to_onnx import export
+
+    card = get_card("test_vit")
+    art, _ = export(card, out_dir=tmp_path_factory.mktemp("vit"))
+    tensors = [
+        normalize(resize_crop(load_image(p), card.img_size, card.crop_pct, card.interpolation), card.mean, card.std)
+        for p in find_images(calib_dir)
+    ]
+    return onnx.load(art.onnx_path), tensors[:3], tensors[3:]
+
+
+@pytest.mark.parametrize("case", ["zoo_l1_style", "max_percentile_int16_softmax", "kl_run_on_cpu"])
+def test_zoo_yaml_quantizes_like_the_equivalent_config(vit, tmp_path, case):
+    """Same QDQ graph, same outputs; and the RDK settings really took effect (16-bit tensors, float nodes)."""
+    from edgezoo.quantize.fidelity import quantized_activations
+
+    model, calib, held = vit
+    kwargs, edgezoo_text = CASES[case]
+    graphs = []
+    for name, text in (("Model_config.yaml", _zoo_yaml(**kwargs)), ("ours.yaml", _INPUT + edgezoo_text + _ENGINE)):
+        cfg = load_config(_write(tmp_path / name, text))
+        graphs.append(quantize_graph(model, calib, cfg, resolve_overrides(model, cfg)))
+    a, b = graphs
+    assert [(n.op_type, list(n.input), list(n.output)) for n in a.graph.node] == [
+        (n.op_type, list(n.input), list(n.output)) for n in b.graph.node
+    ]
+    assert {i.name: i.SerializeToString() for i in a.graph.initializer} == {
+        i.name: i.SerializeToString() for i in b.graph.initializer
+    }
+    runs = [ort.InferenceSession(g.SerializeToString(), providers=["CPUExecutionProvider"]) for g in graphs]
+    for x in held:
+        np.testing.assert_array_equal(runs[0].run(None, {"input": x})[0], runs[1].run(None, {"input": x})[0])
+    bits = {p.tensor: p.bits for p in quantized_activations(a)}
+    softmax_out = next(n.output[0] for n in model.graph.node if n.name == SOFTMAX)
+    if case == "zoo_l1_style":
+        assert set(bits.values()) == {16}
+    elif case == "max_percentile_int16_softmax":
+        assert bits[softmax_out] == 16 and 8 in bits.values()
+    else:  # run_on_cpu: the node reads and writes float tensors, no Q/DQ pair next to it
+        producer = {o: n.op_type for n in a.graph.node for o in n.output}
+        readers = [n.op_type for n in a.graph.node for o in next(n for n in a.graph.node if n.name == FC1).output
+                   if o in n.input]  # fmt: skip
+        fc1 = next(n for n in a.graph.node if n.name == FC1)
+        assert all(producer.get(i) != "DequantizeLinear" for i in fc1.input) and "QuantizeLinear" not in readers
+        assert 8 in bits.values()
+
+
+def test_unknown_node_is_one_line_with_the_closest_names(cli, vit, tmp_path):
+    model, _, _ = vit
+    cfg = load_config(_write(tmp_path / "c.yaml", _zoo_yaml(nodes=("/network.7/network.7.0/attn/Softmax",))))
+    with pytest.raises(EdgezooError) as err:
+        resolve_overrides(model, cfg)
+    msg = str(err.value)
+    assert "c.yaml" in msg and "'/network.7/network.7.0/attn/Softmax' is not in the model's graph" in msg
+    assert "closest names: /blocks/blocks." in msg and "\n" not in msg
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (('march: "bayes-e"', 'march: "bayes-x"'), "model_parameters.march: 'bayes-x' is not one of"),
+        (("input_type_rt: 'nv12'", "input_type_rt: 'gray'"), "input_type_rt: 'gray' is not one of"),
+        (("input_type_train: 'rgb'", "input_type_train: 'bgr'"), "edgezoo's exports take rgb"),
+        (("calibration_type: 'default'", "calibration_type: 'skip'"), "no PTQ recipe"),
+        (("mean_value: 127.5 127.5 127.5", "mean_value: a b c"), "mean_value: expected numbers"),
+        (("compiler_parameters:", "compiler_params:"), "missing group 'compiler_parameters'"),
+    ],
+)
+def test_bad_rdk_yaml_names_file_and_key(tmp_path, change, message):
+    path = _write(tmp_path / "bad.yaml", _zoo_yaml().replace(*change))
+    with pytest.raises(EdgezooError) as err:
+        load_config(path)
+    assert message in str(err.value) and str(path) in str(err.value) and "\n" not in str(err.value)
+
+
+# --------------------------------------------------------------------------------------------
+# edgezoo config -> RDK YAML -> edgezoo config
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["fastvit_sa12", "efficientformer_l1", "tf_efficientnet_lite0", "default"])
+def test_written_yaml_reads_back_to_the_same_recipe(vit, name):
+    """What survives the trip: input, mean/scale, range, calibration method (and percentile); every
+    higher-precision node comes back as int16, since int16 is the BPU's highest precision."""
+    model, _, _ = vit
+    card = get_card("test_vit")
+    cfg = load_config(name)
+    written = to_rdk(cfg, card, model, onnx_file="test_vit.onnx")
+    back = from_rdk(yaml.safe_load(written.text), "written.yaml")
+    want_type = "nv12" if cfg.input["type"] == "float" else cfg.input["type"]
+    assert back.input["type"] == want_type and back.input["range"] == cfg.input["range"]
+    mean = cfg.input["mean"] or [255 * m for m in card.mean]
+    np.testing.assert_allclose(back.input["mean"], mean, rtol=1e-7)
+    assert back.calibration["method"] == cfg.calibration["method"]
+    assert back.precision["nodes"] == {n: "int16" for n in written.node_info}
+    softmax = [n.name for n in model.graph.node if n.op_type == "Softmax"]
+    assert softmax and set(softmax) <= set(written.node_info)
