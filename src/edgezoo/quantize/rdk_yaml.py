@@ -146,6 +146,8 @@ def _node_info(value: Any, label: str) -> dict[str, str]:
     for name, spec in value.items():
         if not isinstance(spec, dict):
             raise EdgezooError(f"{label}: node_info: {name}: expected a mapping such as {{'ON': 'BPU', ...}}")
+        if True in spec:
+            log.warning("%s: node_info: %s: unquoted ON reads as true in YAML 1.1; write 'ON'", label, name)
         where = str(spec.get("ON", spec.get(True, "BPU"))).upper()
         if where not in ("BPU", "CPU"):
             raise EdgezooError(f"{label}: node_info: {name}: 'ON' must be BPU or CPU, got {where!r}")

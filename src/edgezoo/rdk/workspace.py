@@ -137,6 +137,17 @@ def _readme(card: ModelCard, rdk: RdkYaml, march: str, onnx_name: str, n_calib: 
     yaml_name = f"{card.name}_config.yaml"
     short = int(h / card.crop_pct)
     cv2_interpolation = _CV2.get(card.interpolation, "INTER_LINEAR")
+    rt = rdk.data["input_parameters"]["input_type_rt"]
+    if rt == "nv12":
+        frame = "NV12 frame"
+        convert = (
+            "i420 = cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420).reshape(-1)\n"
+            f"uv = i420[{h * w}:].reshape(2, -1).T.reshape(-1)  # planar U, V -> interleaved UV (NV12)\n"
+            f"frame = np.concatenate([i420[:{h * w}], uv])"
+        )
+    else:  # rgb / bgr: uint8 NHWC
+        frame = f"uint8 {rt.upper()} NHWC image"
+        convert = "frame = " + ("bgr[None]" if rt == "bgr" else "cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)[None]")
     int16 = (
         f"{len(rdk.node_info)} node(s) pinned to int16 on the BPU (node_info)"
         if rdk.node_info
@@ -170,8 +181,8 @@ Copy `model_output/{prefix}.bin` to the board, then measure it:
 
     hrt_model_exec perf --model_file {prefix}.bin --core_id 0 --frame_count 200 --thread_num 1
 
-Run it from Python (`hobot_dnn`, installed on the board image). The model takes one NV12 frame of
-{w}x{h}: resize the photo's short side to {short} ({card.interpolation}), centre-crop {w}x{h}, convert to NV12;
+Run it from Python (`hobot_dnn`, installed on the board image). The model takes one {frame} of
+{w}x{h}: resize the photo's short side to {short} ({card.interpolation}), centre-crop {w}x{h}, convert to {rt.upper()};
 mean/scale are inside the model. It returns {card.num_classes} logits.
 
 ```python
@@ -185,9 +196,8 @@ size = (round(bgr.shape[1] * s), round(bgr.shape[0] * s))
 bgr = cv2.resize(bgr, size, interpolation=cv2.{cv2_interpolation})
 y, x = (bgr.shape[0] - {h}) // 2, (bgr.shape[1] - {w}) // 2
 bgr = bgr[y : y + {h}, x : x + {w}]
-i420 = cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420).reshape(-1)
-uv = i420[{h * w}:].reshape(2, -1).T.reshape(-1)  # planar U, V -> interleaved UV (NV12)
-logits = model.forward(np.concatenate([i420[:{h * w}], uv]))[0].buffer.reshape(-1)
+{convert}
+logits = model.forward(frame)[0].buffer.reshape(-1)
 print(int(np.argmax(logits)))
 ```
 
