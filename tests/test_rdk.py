@@ -164,6 +164,53 @@ def test_workspace_for_x5(cli, calib_dir, tmp_path, model):
     assert len(info) == {"fastvit_sa12": 2, "efficientformer_l1": 1}[model]  # findings.md's Softmax counts
     if model == "efficientformer_l1":  # the name the zoo's EfficientFormer_l1_config.yaml pins
         assert "/stages/stages.3/blocks/blocks.4/token_mixer/Softmax" in info
+    else:  # the zoo's FastViT_SA12_config.yaml names Apple's modules: they resolve to this export's nodes
+        onnx_model = onnx.load(tmp_path / model / f"{model}.onnx")
+        cfg = load_config(_write(tmp_path / "FastViT_SA12_config.yaml", _zoo_yaml(nodes=tuple(SA12_APPLE))))
+        assert resolve_overrides(onnx_model, cfg) == {name: "int16" for name in SA12_APPLE.values()}
+        written = to_rdk(cfg, get_card(model), onnx_model, onnx_file=f"{model}.onnx")
+        assert set(written.node_info) == set(SA12_APPLE.values()) and not written.dropped
+
+
+# The six nodes the zoo's FastViT_SA12_config.yaml pins (Apple ml-fastvit names) and timm's names for them.
+SA12_APPLE = {
+    "/network.7/network.7.0/token_mixer/Softmax": "/stages.3/blocks/blocks.0/token_mixer/Softmax",
+    "/network.7/network.7.1/token_mixer/Softmax": "/stages.3/blocks/blocks.1/token_mixer/Softmax",
+    "/network.2/network.2.0/token_mixer/reparam_conv/Conv": "/stages.1/blocks/blocks.0/token_mixer/reparam_conv/Conv",
+    "/patch_embed/patch_embed.0/activation/Mul_1": "/stem/stem.0/act/Mul_1",
+    "/patch_embed/patch_embed.1/reparam_conv/Conv": "/stem/stem.1/reparam_conv/Conv",
+    "/patch_embed/patch_embed.1/activation/Mul_1": "/stem/stem.1/act/Mul_1",
+}
+
+
+def test_apple_fastvit_names_translate_by_the_exports_own_layout():
+    """network.N counts each stage's downsample, pos_emb and blocks, as the export's stages show them."""
+    from edgezoo.quantize.node_names import translate
+
+    timm_names = {
+        "/stem/stem.1/act/Mul_1",
+        "/stages.0/blocks/blocks.1/mlp/conv/conv/Conv",
+        "/stages.1/downsample/proj/proj.1/act/Mul_1",
+        "/stages.1/blocks/blocks.0/Add",
+        "/stages.2/downsample/proj/proj.0/reparam_conv/Conv",
+        "/stages.2/pos_emb/reparam_conv/Conv",
+        "/stages.2/blocks/blocks.3/token_mixer/Softmax",
+    }
+    assert translate("/patch_embed/patch_embed.1/activation/Mul_1", timm_names) == "/stem/stem.1/act/Mul_1"
+    assert translate("/network.0/network.0.1/convffn/conv/conv/Conv", timm_names) == (
+        "/stages.0/blocks/blocks.1/mlp/conv/conv/Conv"
+    )
+    assert translate("/network.1/proj/proj.1/activation/Mul_1", timm_names) == (
+        "/stages.1/downsample/proj/proj.1/act/Mul_1"
+    )
+    assert translate("/network.2/network.2.0/Add", timm_names) == "/stages.1/blocks/blocks.0/Add"
+    assert translate("/network.4/reparam_conv/Conv", timm_names) == "/stages.2/pos_emb/reparam_conv/Conv"
+    assert translate("/network.5/network.5.3/token_mixer/Softmax", timm_names) == (
+        "/stages.2/blocks/blocks.3/token_mixer/Softmax"
+    )
+    assert translate("/network.5/network.5.9/token_mixer/Softmax", timm_names) is None  # no such block
+    assert translate("/network.9/x/Conv", timm_names) is None
+    assert translate("/stem/stem.1/act/Mul_1", timm_names) is None  # already timm's: nothing to translate
 
 
 @pytest.mark.parametrize(

@@ -36,6 +36,7 @@ import numpy as np
 import onnx
 
 from edgezoo.errors import EdgezooError
+from edgezoo.quantize import node_names
 from edgezoo.quantize.biascorr import correct_biases
 from edgezoo.quantize.config import QuantConfig
 from edgezoo.quantize.ranges import mse_ranges
@@ -73,21 +74,27 @@ def quiet_loggers(*names: str) -> Iterator[None]:
 def resolve_overrides(model: onnx.ModelProto, config: QuantConfig) -> dict[str, str]:
     """Node name -> "float" | "int16" for every node an override applies to (names beat op types).
 
-    A node name that is not in the graph is an error naming the config file: a misspelt override
-    would otherwise silently leave that node in int8.
+    Names written for another implementation of the model (the RDK zoo's FastViT YAMLs name Apple's
+    ml-fastvit modules) are translated to this export's (:mod:`edgezoo.quantize.node_names`). A name
+    that is still not in the graph is an error naming the config file and the closest names: a
+    misspelt override would otherwise silently leave that node in int8.
     """
     by_name = {n.name: n for n in model.graph.node}
+    alias = {k: t for k in config.precision["nodes"] if k not in by_name and (t := node_names.translate(k, by_name))}
+    if alias:
+        log.info("%s: %d node names translated to this export's, e.g. %s", config.source, len(alias), alias)
+    nodes = {alias.get(k, k): v for k, v in config.precision["nodes"].items()}
     wanted = config.overrides()
     resolved = {n.name: wanted["op_types"][n.op_type] for n in model.graph.node if n.op_type in wanted["op_types"]}
-    missing = [name for name in config.precision["nodes"] if name not in by_name]
+    missing = [name for name in nodes if name not in by_name]
     if missing:
         close = difflib.get_close_matches(missing[0], list(by_name), n=3, cutoff=0.0)
         raise EdgezooError(
             f"{config.source}: precision.nodes: node '{missing[0]}' is not in the model's graph"
             f" ({len(missing)} missing; closest names: {', '.join(close)})"
         )
-    resolved.update(wanted["nodes"])
-    for name, precision in config.precision["nodes"].items():
+    resolved.update({name: precision for name, precision in nodes.items() if precision != "int8"})
+    for name, precision in nodes.items():
         if precision == "int8":
             resolved.pop(name, None)
     return resolved

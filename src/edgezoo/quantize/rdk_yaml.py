@@ -26,6 +26,7 @@ import onnx
 import yaml
 
 from edgezoo.errors import EdgezooError
+from edgezoo.quantize import node_names
 from edgezoo.quantize.config import QuantConfig, default_data, validate
 from edgezoo.quantize.frontend import InputSpec
 from edgezoo.zoo.registry import ModelCard
@@ -263,11 +264,18 @@ def int16_nodes(config: QuantConfig, model: onnx.ModelProto) -> tuple[list[str],
     Also returns the config's node names that this ONNX does not have."""
     wanted = config.overrides()
     names = {n.name for n in model.graph.node}
+    found: set[str] = set()
+    dropped: list[str] = []
+    for name in wanted["nodes"]:  # names of another implementation (Apple's FastViT) are translated
+        target = name if name in names else node_names.translate(name, names)
+        if target is None:
+            dropped.append(name)
+        else:
+            found.add(target)
     chosen = [
         n.name for n in model.graph.node
-        if n.op_type == "Softmax" or n.op_type in wanted["op_types"] or n.name in wanted["nodes"]
+        if n.op_type == "Softmax" or n.op_type in wanted["op_types"] or n.name in found
     ]  # fmt: skip
-    dropped = [name for name in wanted["nodes"] if name not in names]
     return chosen, dropped
 
 
