@@ -442,3 +442,32 @@ def test_written_yaml_reads_back_to_the_same_recipe(vit, name):
     assert back.precision["nodes"] == {n: "int16" for n in written.node_info}
     softmax = [n.name for n in model.graph.node if n.op_type == "Softmax"]
     assert softmax and set(softmax) <= set(written.node_info)
+
+
+@pytest.mark.slow
+def test_board_recipe_is_recorded_and_eval_calls_it_an_estimate(cli, calib_dir, photos, tmp_path):
+    """Real-weights lite0 (mean = std = 0.5, as the YAML's 127.5 / 0.00784314 say) quantized with a zoo-style
+    YAML: the card keeps the translated recipe, and eval's int8 row says it estimates the board's."""
+    import json
+    import shutil
+
+    from edgezoo.evaluate.datasets import imagenet_synsets
+
+    board = _write(tmp_path / "Lite0_config.yaml", _zoo_yaml(calibration="max", percentile=0.9999))
+    out = tmp_path / "artifacts"
+    res = cli("quantize", "tf_efficientnet_lite0", "--pretrained", "--config", board, "--calib", calib_dir, "-o", out)
+    assert res.code == 0, res.err
+    card = json.loads((out / "tf_efficientnet_lite0.int8.json").read_text())
+    recipe = card["quantization"]["config"]
+    assert recipe["rdk"]["march"] == "bayes-e" and recipe["calibration"]["method"] == "percentile"
+    assert card["input"]["format"] == "nv12" and card["quantization"]["config_file"] == str(board)
+    data = tmp_path / "data"
+    for stem, cls in (("coffee", 967), ("grace_hopper", 400)):
+        (data / imagenet_synsets()[cls]).mkdir(parents=True)
+        shutil.copy(photos[stem], data / imagenet_synsets()[cls] / photos[stem].name)
+    r = cli("eval", "tf_efficientnet_lite0", "--pretrained", "--data", data, "-o", out, "--json")
+    assert r.code == 0, r.err
+    notes = {x["precision"]: x["note"] for m in json.loads(r.out)["models"] for x in m["results"]}
+    assert notes["fp32"] is None and "estimate" in notes["int8"]
+    printed = cli("eval", "tf_efficientnet_lite0", "--pretrained", "--data", data, "-o", out)
+    assert "int8: estimate" in printed.out
