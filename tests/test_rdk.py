@@ -471,3 +471,20 @@ def test_board_recipe_is_recorded_and_eval_calls_it_an_estimate(cli, calib_dir, 
     assert notes["fp32"] is None and "estimate" in notes["int8"]
     printed = cli("eval", "tf_efficientnet_lite0", "--pretrained", "--data", data, "-o", out)
     assert "int8: estimate" in printed.out
+
+
+def test_workspace_from_an_artifact_rebuilds_the_same_weights(cli, vit, calib_dir, tmp_path):
+    """An opset-17 float export is rebuilt from the weights its card names (here: seeded random) at opset 11."""
+    from edgezoo.export.to_onnx import export
+
+    art, _ = export(get_card("test_vit"), out_dir=tmp_path / "art")
+    refused = cli("rdk", art.onnx_path, "--pretrained", "--calib", calib_dir, "-o", tmp_path / "ws")
+    assert refused.code == 2 and "apply to a model name" in refused.err and files_in(tmp_path / "ws") == []
+    res = cli("rdk", art.card_path, "--calib", calib_dir, "--num-calib", "1", "-o", tmp_path / "ws")
+    assert res.code == 0, res.err
+    rebuilt = tmp_path / "ws" / "test_vit" / "test_vit.onnx"
+    assert onnx.load(rebuilt).opset_import[0].version == 11
+    x = np.random.default_rng(0).standard_normal((1, 3, 160, 160), dtype=np.float32)
+    got = [ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]).run(None, {"input": x})[0] for p in
+           (art.onnx_path, rebuilt)]  # fmt: skip
+    np.testing.assert_allclose(got[0], got[1], rtol=1e-4, atol=1e-4)

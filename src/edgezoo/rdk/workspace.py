@@ -247,14 +247,10 @@ def write_workspace(
     onnx_name, yaml_name = f"{card.name}.onnx", f"{card.name}_config.yaml"
 
     with steps(f"rdk {card.name} ({march})", total=7) as progress:
-        size = card.img_size[0] if card.img_size[0] == card.img_size[1] else None
-        if size is None:
-            raise EdgezooError(f"{card.name}: a non-square input ({card.img_size}) cannot be exported here")
-        done = export_model(
+        done = export_model(  # at the card's input size (an artifact's, for an artifact)
             card,
             weights=chosen.weights,
             pretrained=chosen.pretrained,
-            img_size=size,
             opset=OPSET,
             rewrite=False,
             progress=progress,
