@@ -488,3 +488,16 @@ def test_workspace_from_an_artifact_rebuilds_the_same_weights(cli, vit, calib_di
     got = [ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]).run(None, {"input": x})[0] for p in
            (art.onnx_path, rebuilt)]  # fmt: skip
     np.testing.assert_allclose(got[0], got[1], rtol=1e-4, atol=1e-4)
+
+
+def test_quantize_with_a_board_yaml_refuses_bad_files_and_unknown_nodes(cli, calib_dir, tmp_path):
+    """One line, exit 2, nothing written: a bad board YAML before any export, an unknown node name after it."""
+    bad = _write(tmp_path / "bad.yaml", _zoo_yaml(calibration="skip"))
+    res = cli("quantize", "test_vit", "--config", bad, "--calib", calib_dir, "-o", tmp_path / "out")
+    assert res.code == 2 and "no PTQ recipe" in res.err and res.err.count("\n") == 1
+    unknown = _write(tmp_path / "unknown.yaml", _zoo_yaml(nodes=("/blocks/blocks.5/attn/Softmaxx",)))
+    res = cli("quantize", "test_vit", "--config", unknown, "--calib", calib_dir, "-o", tmp_path / "out")
+    assert res.code == 2 and res.err.strip().count("\n") == 0, res.err  # the export's bar leaves a blank line
+    assert "'/blocks/blocks.5/attn/Softmaxx' is not in the model's graph" in res.err
+    assert "closest names: /blocks/blocks.5/attn/Softmax" in res.err
+    assert files_in(tmp_path / "out") == []

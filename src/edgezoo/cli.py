@@ -139,10 +139,12 @@ def quantize(
 
     from edgezoo.artifact import is_artifact_path
     from edgezoo.quantize.api import config_for, float_source, model_card_of, quantize_artifact
+    from edgezoo.quantize.config import load_config
 
+    given = load_config(config) if config else None  # a bad --config fails before the export
     with tempfile.TemporaryDirectory(prefix="edgezoo-export-") as tmp:
         source = float_source(model, weights, pretrained, Path(tmp))
-        cfg = config_for(config, model_card_of(source))
+        cfg = given or config_for(None, model_card_of(source))
         result = quantize_artifact(
             source,
             calib,
