@@ -501,3 +501,33 @@ def test_quantize_with_a_board_yaml_refuses_bad_files_and_unknown_nodes(cli, cal
     assert "'/blocks/blocks.5/attn/Softmaxx' is not in the model's graph" in res.err
     assert "closest names: /blocks/blocks.5/attn/Softmax" in res.err
     assert files_in(tmp_path / "out") == []
+
+
+@pytest.mark.parametrize(
+    ("text", "calibration"),
+    [
+        (
+            "calibration: {method: percentile, percentile: 99.995}\n",
+            {"calibration_type": "max", "max_percentile": 0.99995},
+        ),
+        ("calibration: {method: entropy}\nprecision: {default: int16}\n", {"calibration_type": "kl"}),
+    ],
+)
+def test_written_percentile_kl_int16_and_video_range_read_back(vit, tmp_path, text, calibration):
+    model, _, _ = vit
+    cfg = load_config(_write(tmp_path / "c.yaml", "input: {type: nv12, range: video}\n" + text))
+    x5 = to_rdk(cfg, get_card("test_vit"), model, onnx_file="m.onnx")
+    cal = x5.data["calibration_parameters"]
+    assert {k: cal[k] for k in calibration} == calibration
+    assert x5.data["input_parameters"]["input_space_and_range"] == "bt601_video"
+    int16_all = cfg.precision["default"] == "int16"
+    assert cal.get("optimization") == ("set_all_nodes_int16" if int16_all else None)
+    back = from_rdk(x5.data, "x5.yaml")
+    assert back.calibration["method"] == cfg.calibration["method"] and back.input["range"] == "video"
+    assert (
+        back.calibration["percentile"] == cfg.calibration["percentile"]
+        and back.precision["default"] == (cfg.precision["default"])
+    )
+    x3 = to_rdk(cfg, get_card("test_vit"), model, onnx_file="m.onnx", march="bernoulli2")
+    assert "optimization" not in x3.data["calibration_parameters"] and "node_info" not in x3.data["model_parameters"]
+    assert ("not available on bernoulli2" in x3.text) == int16_all

@@ -215,9 +215,13 @@ def from_rdk(data: Mapping[str, Any], label: str) -> QuantConfig:
         raise EdgezooError(f"{label}: calibration_type {kind!r} has no PTQ recipe to estimate (QAT or random data)")
     cfg["calibration"]["method"] = _lookup(kind, label, "calibration_parameters.calibration_type", METHOD_READ)
     if kind == "max" and cal_p.get("max_percentile") is not None:
-        pct = cal_p["max_percentile"]
-        if not isinstance(pct, int | float) or isinstance(pct, bool) or not 0.5 < pct <= 1.0:
-            raise EdgezooError(f"{label}: calibration_parameters.max_percentile: expected 0.5..1.0, got {pct!r}")
+        raw = cal_p["max_percentile"]
+        try:
+            pct = float(raw) if not isinstance(raw, bool) else math.nan  # '0.9999' quoted is fine too
+        except (TypeError, ValueError):
+            pct = math.nan
+        if not 0.5 < pct <= 1.0:
+            raise EdgezooError(f"{label}: calibration_parameters.max_percentile: expected 0.5..1.0, got {raw!r}")
         if pct < 1.0:
             cfg["calibration"]["method"] = "percentile"
             cfg["calibration"]["percentile"] = round(float(pct) * 100.0, 8)
