@@ -23,6 +23,7 @@ from edgezoo.agreement import compare_logits
 from edgezoo.artifact import Artifact, command_line, now_iso, read_artifact, versions, write_artifact
 from edgezoo.errors import EdgezooError
 from edgezoo.export.rewrite import rewrite_grouped_conv
+from edgezoo.host import host_record
 from edgezoo.inputs.preprocess import find_images
 from edgezoo.inputs.samples import sample_photos
 from edgezoo.progress import steps
@@ -369,6 +370,10 @@ def _card(
         "overrides": [c.to_dict() for c in candidate.checks],
         "rewrites": {"grouped_conv_to_depthwise": job.rewrites},
         "fidelity": fidelity,
+        # 7-bit weights where this host's int8 arithmetic could saturate (config.py, docs/tune.md):
+        # an artifact quantized on an AVX2-only host differs from one made on a VNNI host.
+        "reduce_range": {"weights_7_bit": config.reduce_range(), "setting": config.engine["reduce_range"]},
+        "measured_on": config.measured_on,
     }
     if history:
         quantization["auto"] = history
@@ -396,5 +401,8 @@ def _card(
             "created": src.get("created"),
         },
         "versions": versions(),
+        # The host it was quantized and its fidelity measured on; predict/bench/eval compare its ISA
+        # class with theirs and say so when they differ.
+        "host": host_record(),
         "model_card": src["model_card"],
     }
