@@ -213,7 +213,7 @@ def markdown(doc: dict[str, Any], details: bool = True) -> str:
         f"Command: `{doc['command']}`  ",
         f"Date: {doc['created']}  ",
         f"Machine: {cpu['model']}, {cpu['usable_cores']} usable cores, {cpu['memory_gb']} GiB,"
-        f" flags {' '.join(cpu['flags'])}; OpenVINO's default float precision here:"
+        f" ISA class {cpu.get('isa', '?')} (flags {' '.join(cpu['flags'])}); OpenVINO's default float precision here:"
         f" {m.get('openvino_default_precision')}; load average at start {m.get('load_average')}  ",
         f"Engines: {engines}  ",
         f"Timing: {s['warmup_s']} s warm-up, then at least {s['duration_s']} s per combination in"
