@@ -298,6 +298,7 @@ def predict(
         cache_dir=cache_dir,
         log=lambda msg: console.print(msg, markup=False, highlight=False, soft_wrap=True),
     )
+    _isa_notice([artifact.card])
     session = open_session(artifact, engine, options)
     predictor = Predictor(
         session,
@@ -388,6 +389,7 @@ def bench_cmd(
             artifacts_dir=artifacts_dir or out_dir or Path("artifacts"),
         )
     )
+    _isa_notice(_cards({r["artifact"] for r in doc["results"] if r["variant"] == "edgezoo"}))
     text = markdown(doc)
     if out_dir is not None:
         write_json(out_dir / "bench.json", doc)
@@ -430,6 +432,7 @@ def eval_command(
     artifacts, notes = resolve_artifacts(targets, weights=weights, pretrained=pretrained, artifacts_dir=out_dir)
     for note in notes:
         console.print(f"[dim]{note}[/]")
+    _isa_notice([a.card for a in artifacts])
     report = evaluate(
         artifacts,
         data,
@@ -531,6 +534,26 @@ def run_command(
             f"  {precision}: Top-1 {top1}, 1-thread {_fmt(p['latency_1t_ms'], '.2f')} ms,"
             f" FPS {_fmt(p['fps'], '.1f')} ({p['engine'] or '-'})"
         )
+
+
+def _cards(paths: set[str]) -> list[dict]:
+    from edgezoo.artifact import read_artifact
+
+    cards = []
+    for path in sorted(paths):
+        try:
+            cards.append(read_artifact(path).card)
+        except EdgezooError:  # peers' files are not artifacts
+            continue
+    return cards
+
+
+def _isa_notice(cards: list[dict]) -> None:
+    """One stderr line per artifact made on another ISA class than this host's (never an error)."""
+    from edgezoo.host import card_notice
+
+    for line in dict.fromkeys(filter(None, (card_notice(card) for card in cards))):
+        print(f"edgezoo: note: {line}", file=sys.stderr)
 
 
 def _csv(value: str | None, cast: type = str) -> list | None:
