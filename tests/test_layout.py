@@ -20,8 +20,9 @@ RANKS = {
     "quantize": 5,
     "bench": 6,
     "evaluate": 6,
-    "pipeline": 7,
-    "cli": 8,
+    "tune": 7,
+    "pipeline": 8,
+    "cli": 9,
 }
 
 

@@ -231,6 +231,31 @@ def _print_quantized(result) -> None:  # type: ignore[no-untyped-def]
 
 
 @app.command()
+def tune(
+    model: Annotated[
+        str, typer.Argument(metavar="MODEL|ARTIFACT", help="Zoo model name or a float export MODEL.onnx.")
+    ],
+    calib: Annotated[Path, typer.Option("--calib", help="Folder of calibration images (recursive).")],
+    weights: WeightsOpt = None,
+    pretrained: PretrainedOpt = False,
+    holdout: Annotated[
+        Path | None, typer.Option("--holdout", help="Held-out images for fidelity (default: as quantize).")
+    ] = None,
+    budget: Annotated[float, typer.Option("--budget", help="Seconds for the whole search (about).")] = 420.0,
+    threads: Annotated[int, typer.Option("--threads", help="Threads the candidates are timed at.")] = 1,
+    force: Annotated[bool, typer.Option("--force", help="Replace existing output files.")] = False,
+    out_dir: OutDirOpt = Path("artifacts"),
+) -> None:
+    """Try int8 recipes on this host; write the fastest faithful one as MODEL.tuned.yaml + its artifact."""
+    from edgezoo.tune.report import print_table
+    from edgezoo.tune.search import TuneOptions
+    from edgezoo.tune.search import tune as run_tune
+
+    options = TuneOptions(calib=calib, holdout=holdout, budget_s=budget, threads=threads, out_dir=out_dir, force=force)
+    print_table(run_tune(model, options, weights=weights, pretrained=pretrained), out)
+
+
+@app.command()
 def predict(
     target: Annotated[
         str,
@@ -506,6 +531,9 @@ def run_command(
     threads: Annotated[
         list[int] | None, typer.Option("--threads", help="Bench thread count (repeatable; default 1 and all cores).")
     ] = None,
+    no_tune: Annotated[
+        bool, typer.Option("--no-tune", help="Use the shipped config even where it was measured on another ISA.")
+    ] = False,
 ) -> None:
     """The whole pipeline: export -> quantize -> bench -> eval -> OUT/MODEL.json for `edgezoo table`."""
     from edgezoo.pipeline.runner import RunOptions, run
@@ -523,6 +551,7 @@ def run_command(
             duration=duration,
             engines=tuple(engines) if engines else RunOptions.engines,
             threads=threads,
+            tune=not no_tune,
         )
     )
     out.print(f"[bold]{path}[/]")

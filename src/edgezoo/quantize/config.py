@@ -313,3 +313,21 @@ def _validate(cfg: dict[str, Any], origin: dict[str, str], label: str) -> None:
         raise _fail(
             origin, "calibration.method", label, "the nncf quantizer chooses its own ranges: use minmax with it"
         )
+
+
+def derive(config: QuantConfig, changes: Mapping[str, Any], label: str) -> QuantConfig:
+    """``config`` with ``changes`` (``{"engine": {"runtime": "onnxruntime"}, ...}``) merged in and
+    validated as a file would be: what ``edgezoo tune`` builds its candidate recipes from."""
+    data = copy.deepcopy(config.data)
+    origin: dict[str, str] = {}
+    _check_keys(label, {k: v for k, v in changes.items()})
+    _merge(data, dict(changes), origin, label)
+    _validate(data, origin, label)
+    return QuantConfig(data, label, (label, *config.chain))
+
+
+def to_yaml(config: QuantConfig, header: str = "") -> str:
+    """The resolved config as a self-contained file (no ``base:``) that :func:`load_config` reads back."""
+    body = yaml.safe_dump(config.data, sort_keys=False, default_flow_style=None, width=110)
+    comments = "".join(f"# {line}\n" if line else "#\n" for line in header.splitlines())
+    return comments + body
