@@ -165,3 +165,34 @@ def test_card_notice_on_another_isa(cli, tiny, photos, monkeypatch):
     r = cli("predict", folder / tiny.onnx_path.name, photos["coffee"], photos["chelsea"])
     assert r.code == 0, r.err
     assert r.err.count("edgezoo: note:") == 1 and "this host is avx2" in r.err
+
+
+def test_measured_on_is_optional_inherited_and_checked(tmp_path):
+    # fastvit_t8.yaml inherits it from fastvit_base.yaml
+    assert load_config("fastvit_t8").measured_on == {"isa": "avx512-vnni-bf16", "cpu": "AMD EPYC Zen 4"}
+    plain = tmp_path / "plain.yaml"
+    plain.write_text("engine: {runtime: onnxruntime}\n")
+    assert load_config(plain).measured_on["isa"] == "avx512-vnni-bf16"  # the documented default
+    own = tmp_path / "own.yaml"
+    own.write_text("base: fastvit_t8\nmeasured_on: {isa: avx2, cpu: AMD EPYC Zen 3}\n")
+    assert load_config(own).measured_on == {"isa": "avx2", "cpu": "AMD EPYC Zen 3"}
+    from edgezoo.errors import EdgezooError
+
+    for bad in ("measured_on: {isa: avx9}\n", "measured_on: zen3\n", "engine: {reduce_range: maybe}\n"):
+        path = tmp_path / "bad.yaml"
+        path.write_text(bad)
+        with pytest.raises(EdgezooError, match=str(path)):
+            load_config(path)
+
+
+def test_a_derived_config_round_trips_through_yaml(tmp_path):
+    from edgezoo.quantize.config import derive, to_yaml
+
+    shipped = load_config("tf_efficientnet_lite0")
+    variant = derive(shipped, {"engine": {"precision_hint": None, "reduce_range": True}}, "tune:test")
+    assert variant.engine["precision_hint"] is None and shipped.engine["precision_hint"] == "f32"
+    path = tmp_path / "tuned.yaml"
+    path.write_text(to_yaml(variant, "a header\nsecond line"))
+    again = load_config(path)
+    assert path.read_text().startswith("# a header\n# second line\n")
+    assert {k: v for k, v in again.data.items()} == variant.data
