@@ -165,15 +165,21 @@ def _auto_config(job: _Quantizer, shipped: QuantConfig, first: _Candidate) -> Qu
 
 def _measure(tried: list[Tried], threads: int, seconds: float, x: np.ndarray) -> None:
     """Median latency of each built candidate at ``threads``, timed in interleaved rounds."""
-    built = [t for t in tried if t.built is not None]
+    built, sessions = [], []
+    for t in tried:
+        if t.built is None or t.config is None:
+            continue
+        try:
+            session = open_session(t.built.artifact, t.config.engine["runtime"], SessionOptions(threads=threads))
+            for _ in range(3):  # warm-up
+                session.run(x)
+        except Exception as exc:  # measured candidates only; this one is reported as failed
+            t.status, t.built, t.passes = f"failed to time: {str(exc).strip()[:160]}", None, False
+            continue
+        built.append(t)
+        sessions.append(session)
     if not built:
         return
-    sessions = [
-        open_session(t.built.artifact, t.config.engine["runtime"], SessionOptions(threads=threads)) for t in built
-    ]
-    for s in sessions:
-        for _ in range(3):
-            s.run(x)
     slice_s = seconds / (ROUNDS * len(built))
     times: list[list[float]] = [[] for _ in built]
     for _ in range(ROUNDS):
