@@ -43,6 +43,6 @@ def print_table(result: TuneResult, console: Console) -> None:
         f" {doc['elapsed_s']} s of a {doc['budget_s']:g} s budget"
     )
     if not result.held_bar:
-        console.print("[yellow]no candidate holds the bar: kept the most faithful one[/]")
+        console.print("[yellow]no candidate holds the bar: kept the fastest one as faithful as the shipped config[/]")
     console.print(f"chosen: [bold]{result.chosen}[/]")
     console.print(f"wrote {result.config_path}, {result.artifact.onnx_path}, {result.table_path}")
