@@ -123,8 +123,13 @@ def test_tune_writes_the_chosen_recipe_its_artifact_and_the_table(cli, tiny, pho
         assert row["latency_ms"] > 0 and -1.0 <= row["logit_cosine_mean"] <= 1.0 and row["top1_agreement"] is not None
     chosen = rows[doc["chosen"]]
     passing = [row for row in measured if row["holds_bar"]]
-    if passing:  # the fastest that holds the bar
-        assert doc["held_bar"] and chosen["latency_ms"] == min(row["latency_ms"] for row in passing)
+    if passing:  # the fastest that holds the bar, unless within 3% of a shipped config that holds it
+        fastest = min(row["latency_ms"] for row in passing)
+        assert doc["held_bar"] and chosen["holds_bar"]
+        if rows[SHIPPED]["holds_bar"] and rows[SHIPPED]["latency_ms"] <= fastest * 1.03:
+            assert doc["chosen"] == SHIPPED
+        else:
+            assert chosen["latency_ms"] == fastest
     # The config reads back as quantize reads it, names this host, and the card points at it.
     tuned = load_config(out / "tiny_cnn.tuned.yaml")
     assert tuned.measured_on["isa"] == doc["host"]["isa"]
