@@ -22,10 +22,17 @@ from edgezoo.artifact import command_line
 from edgezoo.bench import BenchOptions, bench
 from edgezoo.bench.report import markdown
 from edgezoo.fsutil import atomic_path, write_json
+from edgezoo.host import isa_class
 from edgezoo.zoo.registry import zoo_cards
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+
+
+def _isa(doc: dict) -> str:
+    """The ISA class the run was measured on (older documents record only the flags)."""
+    cpu = doc["machine"]["cpu"]
+    return f"{cpu.get('isa') or isa_class(cpu.get('arch', 'x86_64'), cpu['flags'])} ({cpu['model']})"
 
 
 def main() -> None:
@@ -84,7 +91,7 @@ def main() -> None:
             "",
             findings.strip(),
             "",
-            "## Results",
+            f"## Results on {_isa(doc)}",
             "",
             markdown(doc),
             "",

@@ -21,8 +21,9 @@ RANKS = {
     "bench": 6,
     "evaluate": 6,
     "rdk": 6,
-    "pipeline": 7,
-    "cli": 8,
+    "tune": 7,
+    "pipeline": 8,
+    "cli": 9,
 }
 
 

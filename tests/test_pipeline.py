@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import shutil
 
+import pytest
+
 from edgezoo.evaluate.datasets import imagenet_synsets
 
-QUICK = ("--duration", "0.2", "--engine", "onnxruntime", "--threads", "1")  # one short bench measurement
+# One short bench measurement, and the shipped configs whatever the host (tuning is tested on its own).
+QUICK = ("--duration", "0.2", "--engine", "onnxruntime", "--threads", "1", "--no-tune")
 
 
 def test_run_with_real_weights_and_data_then_without_data_then_table(cli, tmp_path, photos):
@@ -57,3 +60,62 @@ def test_run_bad_input(cli, tmp_path):
     assert not (tmp_path / "out" / "fastvit_t8.json").exists()
     r = cli("run", "fastvit_t8", "--weights", tmp_path / "w.pth", "--pretrained", "-o", tmp_path / "out")
     assert r.code == 2 and "exclude each other" in r.err
+
+
+def _calib(tmp_path, photos):
+    calib = tmp_path / "calib"
+    calib.mkdir()
+    for stem in ("coffee", "grace_hopper", "chelsea"):
+        shutil.copy(photos[stem], calib / photos[stem].name)
+    return calib
+
+
+def test_run_tunes_only_where_the_shipped_config_was_measured_on_another_isa(cli, tmp_path, photos, monkeypatch):
+    """On a host of another ISA class than the config's ``measured_on``, run calls tune; with --no-tune or
+    on a matching host it quantizes with the shipped config (both stubbed here: the decision is tested)."""
+    import edgezoo.pipeline.runner as runner
+    import edgezoo.quantize.api as api
+    import edgezoo.tune.search as search
+    from edgezoo.errors import EdgezooError
+    from edgezoo.host import Host
+    from edgezoo.quantize.config import load_config
+
+    calib = _calib(tmp_path, photos)
+    called = []
+
+    def fake(what):
+        def stub(source, *args, **kwargs):
+            called.append(what)
+            raise EdgezooError(f"{what} was called")
+
+        return stub
+
+    monkeypatch.setattr(search, "tune_artifact", fake("tune"))
+    monkeypatch.setattr(api, "quantize_artifact", fake("quantize"))
+    zen3 = Host("AMD EPYC 7B13", "x86_64", ("avx2", "fma"))
+    zen4 = Host("AMD EPYC", "x86_64", ("avx2", "avx512f", "avx512_vnni", "avx512_bf16"))
+    assert load_config("fastvit_t8").measured_on["isa"] == zen4.isa_class != zen3.isa_class
+    args = ("run", "fastvit_t8", "--calib", calib, "--engine", "onnxruntime", "-o", tmp_path / "out")
+    for host, extra, want in ((zen3, (), "tune"), (zen3, ("--no-tune",), "quantize"), (zen4, (), "quantize")):
+        monkeypatch.setattr(runner, "current_host", lambda host=host: host)
+        r = cli(*args, *extra)
+        assert r.code == 2 and f"{want} was called" in r.err, (host.isa_class, extra, r.err)
+    assert called == ["tune", "quantize", "quantize"]
+
+
+@pytest.mark.slow
+def test_run_no_tune_ships_the_config_on_another_isa(cli, tmp_path, photos, monkeypatch):
+    import edgezoo.pipeline.runner as runner
+    from edgezoo.host import Host
+
+    monkeypatch.setattr(runner, "current_host", lambda: Host("AMD EPYC 7B13", "x86_64", ("avx2", "fma")))
+    calib = _calib(tmp_path, photos)
+    r = cli("run", "fastvit_t8", "--calib", calib, "--no-tune", "--duration", "0.1", "--engine", "onnxruntime",
+            "--threads", "1", "-o", tmp_path / "b")  # fmt: skip
+    assert r.code == 0, r.err
+    doc = json.loads((tmp_path / "b" / "fastvit_t8.json").read_text())
+    stage = doc["stages"]["quantize"]
+    assert stage["status"] == "ok" and "tuned" not in (stage.get("reason") or "")
+    card = json.loads((tmp_path / "b" / "artifacts" / "fastvit_t8.int8.json").read_text())
+    assert card["quantization"]["config_file"] == "configs/fastvit_t8.yaml"
+    assert card["quantization"]["measured_on"]["isa"] == "avx512-vnni-bf16" and card["host"]["isa"]

@@ -270,6 +270,31 @@ def rdk(
 
 
 @app.command()
+def tune(
+    model: Annotated[
+        str, typer.Argument(metavar="MODEL|ARTIFACT", help="Zoo model name or a float export MODEL.onnx.")
+    ],
+    calib: Annotated[Path, typer.Option("--calib", help="Folder of calibration images (recursive).")],
+    weights: WeightsOpt = None,
+    pretrained: PretrainedOpt = False,
+    holdout: Annotated[
+        Path | None, typer.Option("--holdout", help="Held-out images for fidelity (default: as quantize).")
+    ] = None,
+    budget: Annotated[float, typer.Option("--budget", help="Seconds for the whole search (about).")] = 420.0,
+    threads: Annotated[int, typer.Option("--threads", help="Threads the candidates are timed at.")] = 1,
+    force: Annotated[bool, typer.Option("--force", help="Replace existing output files.")] = False,
+    out_dir: OutDirOpt = Path("artifacts"),
+) -> None:
+    """Try int8 recipes on this host; write the fastest faithful one as MODEL.tuned.yaml + its artifact."""
+    from edgezoo.tune.report import print_table
+    from edgezoo.tune.search import TuneOptions
+    from edgezoo.tune.search import tune as run_tune
+
+    options = TuneOptions(calib=calib, holdout=holdout, budget_s=budget, threads=threads, out_dir=out_dir, force=force)
+    print_table(run_tune(model, options, weights=weights, pretrained=pretrained), out)
+
+
+@app.command()
 def predict(
     target: Annotated[
         str,
@@ -337,6 +362,7 @@ def predict(
         cache_dir=cache_dir,
         log=lambda msg: console.print(msg, markup=False, highlight=False, soft_wrap=True),
     )
+    _isa_notice([artifact.card])
     session = open_session(artifact, engine, options)
     predictor = Predictor(
         session,
@@ -427,6 +453,7 @@ def bench_cmd(
             artifacts_dir=artifacts_dir or out_dir or Path("artifacts"),
         )
     )
+    _isa_notice(_cards({r["artifact"] for r in doc["results"] if r["variant"] == "edgezoo"}))
     text = markdown(doc)
     if out_dir is not None:
         write_json(out_dir / "bench.json", doc)
@@ -469,6 +496,7 @@ def eval_command(
     artifacts, notes = resolve_artifacts(targets, weights=weights, pretrained=pretrained, artifacts_dir=out_dir)
     for note in notes:
         console.print(f"[dim]{note}[/]")
+    _isa_notice([a.card for a in artifacts])
     report = evaluate(
         artifacts,
         data,
@@ -546,6 +574,9 @@ def run_command(
     threads: Annotated[
         list[int] | None, typer.Option("--threads", help="Bench thread count (repeatable; default 1 and all cores).")
     ] = None,
+    no_tune: Annotated[
+        bool, typer.Option("--no-tune", help="Use the shipped config even where it was measured on another ISA.")
+    ] = False,
 ) -> None:
     """The whole pipeline: export -> quantize -> bench -> eval -> OUT/MODEL.json for `edgezoo table`."""
     from edgezoo.pipeline.runner import RunOptions, run
@@ -563,6 +594,7 @@ def run_command(
             duration=duration,
             engines=tuple(engines) if engines else RunOptions.engines,
             threads=threads,
+            tune=not no_tune,
         )
     )
     out.print(f"[bold]{path}[/]")
@@ -574,6 +606,26 @@ def run_command(
             f"  {precision}: Top-1 {top1}, 1-thread {_fmt(p['latency_1t_ms'], '.2f')} ms,"
             f" FPS {_fmt(p['fps'], '.1f')} ({p['engine'] or '-'})"
         )
+
+
+def _cards(paths: set[str]) -> list[dict]:
+    from edgezoo.artifact import read_artifact
+
+    cards = []
+    for path in sorted(paths):
+        try:
+            cards.append(read_artifact(path).card)
+        except EdgezooError:  # peers' files are not artifacts
+            continue
+    return cards
+
+
+def _isa_notice(cards: list[dict]) -> None:
+    """One stderr line per artifact made on another ISA class than this host's (never an error)."""
+    from edgezoo.host import card_notice
+
+    for line in dict.fromkeys(filter(None, (card_notice(card) for card in cards))):
+        print(f"edgezoo: note: {line}", file=sys.stderr)
 
 
 def _csv(value: str | None, cast: type = str) -> list | None:

@@ -13,41 +13,19 @@ from functools import cache
 from typing import Any
 
 from edgezoo.artifact import versions
+from edgezoo.host import current_host
 from edgezoo.runtime.engines import ov_type_name
-
-# Instruction sets that change which kernels the engines pick (int8 dot products, bf16, AMX tiles).
-FLAGS_OF_INTEREST = (
-    "avx2",
-    "fma",
-    "avx512f",
-    "avx512bw",
-    "avx512vl",
-    "avx512_vnni",
-    "avx_vnni",
-    "avx512_bf16",
-    "amx_tile",
-    "amx_int8",
-    "amx_bf16",
-    "amx_fp16",
-    "asimd",
-    "asimddp",
-    "i8mm",
-    "bf16",
-)
 
 
 def _cpu() -> dict[str, Any]:
-    import cpuinfo
     import psutil
 
-    info = cpuinfo.get_cpu_info()
-    flags = set(info.get("flags", []))
-    # py-cpuinfo spells some flags both ways (avx512vnni / avx512_vnni); accept either.
-    present = [f for f in FLAGS_OF_INTEREST if f in flags or f.replace("_", "") in flags]
+    host = current_host()  # model, arch, ISA flags and class: one detection for the whole package
     return {
-        "model": info.get("brand_raw") or platform.processor() or "unknown",
-        "arch": info.get("arch_string_raw") or platform.machine(),
-        "flags": present,
+        "model": host.model,
+        "arch": host.arch,
+        "flags": list(host.flags),
+        "isa": host.isa_class,
         "logical_cores": psutil.cpu_count(logical=True),
         "physical_cores": psutil.cpu_count(logical=False),
         "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),

@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from edgezoo.host import isa_class
+
 SCHEMA = "edgezoo.bench/1"
 EAGER_SPEEDUP_TARGET = 4.0  # edgezoo int8 vs reparameterized PyTorch eager fp32, at 1 thread
 
@@ -213,7 +215,8 @@ def markdown(doc: dict[str, Any], details: bool = True) -> str:
         f"Command: `{doc['command']}`  ",
         f"Date: {doc['created']}  ",
         f"Machine: {cpu['model']}, {cpu['usable_cores']} usable cores, {cpu['memory_gb']} GiB,"
-        f" flags {' '.join(cpu['flags'])}; OpenVINO's default float precision here:"
+        f" ISA class {cpu.get('isa') or isa_class(cpu.get('arch', ''), cpu['flags'])} (flags {' '.join(cpu['flags'])});"
+        " OpenVINO's default float precision here:"
         f" {m.get('openvino_default_precision')}; load average at start {m.get('load_average')}  ",
         f"Engines: {engines}  ",
         f"Timing: {s['warmup_s']} s warm-up, then at least {s['duration_s']} s per combination in"

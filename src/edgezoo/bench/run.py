@@ -179,6 +179,11 @@ def run_plan(
             "precision": target.precision,
         }
         if kind == "result":
+            ran = event.get("engine_precision")
+            if target.precision == "bf16" and ran and ran != "bf16":
+                # The engine took the bf16 hint and ran something else: name what ran.
+                base["precision"] = "fp32" if ran == "f32" else ran
+                base["label"] = f"{target.label} (ran {ran})"
             results.append(
                 {**base, "artifact": target.path, "note": target.note, "size_bytes": target.size_bytes, **event}
             )

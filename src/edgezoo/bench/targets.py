@@ -23,6 +23,7 @@ import numpy as np
 from edgezoo.artifact import Artifact, is_artifact_path, read_artifact
 from edgezoo.errors import EdgezooError
 from edgezoo.fsutil import atomic_path, ensure_dir
+from edgezoo.host import current_host
 from edgezoo.runtime.engines import ENGINE_DEFAULT, ENGINES, artifact_path_for, engine_version
 
 PRECISIONS = ("fp32", "bf16", "int8")
@@ -49,6 +50,9 @@ EDGEZOO_RUNS: tuple[tuple[str, str, str, str, str | None], ...] = (
     ("fp32", "onnxruntime", "cuda", "fp32", None),
     ("fp32", "onnxruntime", "tensorrt", "fp32", None),
 )
+# A bf16 row on a CPU without bf16 instructions would be an f32 run under a bf16 label: OpenVINO
+# accepts the hint and runs f32 (seen on AVX2-only Zen 3), so such rows are not measured.
+NO_BF16 = "this CPU has no bf16 instructions (avx512_bf16 or amx_bf16): OpenVINO would run it in f32"
 # Requested (engine, precision) pairs that no engine path covers, and why.
 NOT_SUPPORTED = {
     ("onnxruntime", "bf16"): "ONNX Runtime's CPU provider has no bf16 mode for a float model",
@@ -400,6 +404,10 @@ def _edgezoo_targets(plan: Plan, art: Artifact, req: PlanRequest, devices: set[s
         if device not in devices:
             continue
         hint = _row_hint(engine, hint)
+        if hint == "bf16" and device == "cpu" and not current_host().bf16:
+            what = Target(model, EDGEZOO, engine, row_precision, device, "", "", ov_precision=hint, tag=tag).label
+            plan.skip(model, what, NO_BF16)
+            continue
         plan.targets.append(
             Target(
                 model,

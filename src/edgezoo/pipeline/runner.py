@@ -1,7 +1,9 @@
 """``edgezoo run``: the seeds' whole pipeline for one model, ending in one results file.
 
-export -> quantize (the model's shipped config) -> bench -> eval (when data is given), then
-``OUT/MODEL.json`` (the results document ``edgezoo table`` reads; schema in docs/eval.md). Each
+export -> quantize -> bench -> eval (when data is given), then ``OUT/MODEL.json`` (the results
+document ``edgezoo table`` reads; schema in docs/eval.md). Quantize uses the model's shipped config
+where it was measured on this host's ISA class, else the recipe ``edgezoo tune`` picks here
+(``tune=False`` / ``--no-tune``: always the shipped config). Each
 stage's full output is kept beside it: artifacts in ``OUT/artifacts/``, the benchmark document in
 ``OUT/bench/``, the accuracy document in ``OUT/eval/``. A stage that cannot run here (no data, random
 weights, a stage missing from this build) is recorded with its reason and the table shows it; a user
@@ -20,6 +22,7 @@ from typing import Any
 from edgezoo.artifact import Artifact, command_line, now_iso, versions
 from edgezoo.errors import EdgezooError
 from edgezoo.fsutil import ensure_dir, write_json
+from edgezoo.host import current_host
 from edgezoo.pipeline.table import RESULTS_FORMAT
 from edgezoo.progress import console
 from edgezoo.zoo.registry import ModelCard, get_card
@@ -44,6 +47,10 @@ class RunOptions:
     threads: list[int] | None = None  # None: bench's default (1 and every usable core)
     duration: float | None = None  # bench seconds per measurement (None: bench's default)
     workers: int | None = None
+    # Where the shipped config was measured on another ISA class than this host's, pick the recipe
+    # by measurement here (``edgezoo tune``); False: always the shipped config (``--no-tune``).
+    tune: bool = True
+    tune_budget_s: float | None = None  # None: tune's default
 
 
 @dataclass
@@ -105,6 +112,8 @@ def _quantize(state: _State) -> Stage:
 
     fp32 = state.artifacts["fp32"]
     config = config_for(None, model_card_of(fp32))
+    host = current_host()
+    tune = state.options.tune and config.measured_on["isa"] != host.isa_class
     note = None
     with tempfile.TemporaryDirectory(prefix="edgezoo-calib-") as tmp:
         calib = state.options.calib
@@ -114,6 +123,17 @@ def _quantize(state: _State) -> Stage:
             calib = Path(tmp)
             write_photo_variants(sample_photos(), calib, per_photo=BUNDLED_VIEWS_PER_PHOTO)
             note = f"calibrated on {BUNDLED_VIEWS_PER_PHOTO} views of each bundled photo (no --calib)"
+        if tune:
+            from edgezoo.tune.search import DEFAULT_BUDGET_S, TuneOptions, tune_artifact
+
+            budget = state.options.tune_budget_s or DEFAULT_BUDGET_S
+            options = TuneOptions(calib=calib, budget_s=budget, out_dir=state.artifacts_dir, force=True)
+            result = tune_artifact(fp32, options, host=host)
+            why = f"{config.source} was measured on {config.measured_on['isa']}, this host is {host.isa_class}"
+            tuned = f"tuned ({why}): chose '{result.chosen}', {result.config_path.name}"
+            note = f"{note}; {tuned}" if note else tuned
+            state.artifacts["int8"] = result.artifact
+            return Stage("ok", note, output=str(result.artifact.onnx_path))
         outcome = quantize_artifact(fp32, calib, config=config, out_dir=state.artifacts_dir, force=True)
     state.artifacts["int8"] = outcome.artifact
     return Stage("ok", note, output=str(outcome.artifact.onnx_path))

@@ -23,6 +23,7 @@ from edgezoo.agreement import compare_logits
 from edgezoo.artifact import Artifact, command_line, now_iso, read_artifact, versions, write_artifact
 from edgezoo.errors import EdgezooError
 from edgezoo.export.rewrite import rewrite_grouped_conv
+from edgezoo.host import host_record
 from edgezoo.inputs.preprocess import find_images
 from edgezoo.inputs.samples import sample_photos
 from edgezoo.progress import steps
@@ -197,19 +198,20 @@ class _Quantizer:
         overrides = resolve_overrides(self.float_model, config)
         quantized = frontend.prepend(quantize_graph(self.float_model, self.calib, config, overrides), self.spec)
         hint = config.engine["precision_hint"]  # overrides and fidelity are checked as deployed, with it
-        card = {**self.source.card, "kind": "quantized", "precision": "int8", "engine": self.engine}
+        engine = config.engine["runtime"]  # the job's, except for the candidates ``edgezoo tune`` tries
+        card = {**self.source.card, "kind": "quantized", "precision": "int8", "engine": engine}
         card["precision_hint"] = hint
         card["input"] = self.spec.card(self.source.card["input"]["name"])
         artifact = write_artifact(quantized, card, self.workdir / tag, self.card.name + ".int8")
-        checks = verify_overrides(artifact.onnx_path, self.engine, self.float_model, overrides, hint)
+        checks = verify_overrides(artifact.onnx_path, engine, self.float_model, overrides, hint)
         broken = [c for c in checks if not c.held]
         if broken:
             c = broken[0]
             raise EdgezooError(
-                f"{config.source}: override {c.node} ({c.op_type} -> {c.precision}) does not hold in {self.engine}'s"
+                f"{config.source}: override {c.node} ({c.op_type} -> {c.precision}) does not hold in {engine}'s"
                 f" optimized graph: {c.detail}; nothing written"
             )
-        got, precision = _run(artifact, self.engine, self.frames) if self.frames else ([], None)
+        got, precision = _run(artifact, engine, self.frames) if self.frames else ([], None)
         vs_rgb = compare_logits(self.rgb_reference, got) if self.rgb_reference is not None else None
         end_to_end = compare_logits(self.reference, got)
         return _Candidate(quantized, artifact, overrides, checks, end_to_end, vs_rgb, precision)
@@ -232,7 +234,8 @@ def _auto(
     step with the best agreement (then the best cosine, then the lowest latency), with a warning.
     """
     x = job.frames[0]
-    tried: list[tuple[_Candidate, QuantConfig, float]] = [(first, config, latency_ms(first.artifact, job.engine, x))]
+    engine = config.engine["runtime"]
+    tried: list[tuple[_Candidate, QuantConfig, float]] = [(first, config, latency_ms(first.artifact, engine, x))]
     base_ms = tried[0][2]
     history = [_step(0, [], first, base_ms, base_ms)]
     current, current_config = first, config
@@ -251,7 +254,7 @@ def _auto(
             break
         current_config = current_config.with_node_overrides(chosen)
         current = job.build(current_config, f"auto{step}")
-        ms = latency_ms(current.artifact, job.engine, x)
+        ms = latency_ms(current.artifact, engine, x)
         tried.append((current, current_config, ms))
         history.append(_step(step, sorted(chosen), current, ms, base_ms))
     if (current.end_to_end["top1_agreement"] or 0.0) >= target:
@@ -369,6 +372,10 @@ def _card(
         "overrides": [c.to_dict() for c in candidate.checks],
         "rewrites": {"grouped_conv_to_depthwise": job.rewrites},
         "fidelity": fidelity,
+        # 7-bit weights where this host's int8 arithmetic could saturate (config.py, docs/tune.md):
+        # an artifact quantized on an AVX2-only host differs from one made on a VNNI host.
+        "reduce_range": {"weights_7_bit": config.reduce_range(), "setting": config.engine["reduce_range"]},
+        "measured_on": config.measured_on,
     }
     if history:
         quantization["auto"] = history
@@ -377,7 +384,7 @@ def _card(
         "model": src["model"],
         "timm_name": src.get("timm_name"),
         "precision": "int8",
-        "engine": job.engine,
+        "engine": config.engine["runtime"],
         "precision_hint": config.engine["precision_hint"],
         "created": now_iso(),
         "command": command_line(),
@@ -396,5 +403,8 @@ def _card(
             "created": src.get("created"),
         },
         "versions": versions(),
+        # The host it was quantized and its fidelity measured on; predict/bench/eval compare its ISA
+        # class with theirs and say so when they differ.
+        "host": host_record(),
         "model_card": src["model_card"],
     }

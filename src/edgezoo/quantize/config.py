@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from edgezoo.errors import EdgezooError
+from edgezoo.host import DEFAULT_MEASURED_ON, ISA_CLASSES, Host, current_host
 from edgezoo.runtime.engines import PRECISIONS as PRECISION_HINTS
 
 _PACKAGE = "edgezoo.quantize.configs"
@@ -59,9 +60,16 @@ _SCHEMA: dict[str, dict[str, Any]] = {
         "rewrite_grouped_conv": False,
         "qdq_placement": "inputs_and_outputs",
         "precision_hint": None,
+        # Weights in 7 bits (ONNX Runtime's reduce_range; NNCF's overflow fix on every layer):
+        # "auto" = where the host lacks int8 dot-product instructions (x86 without VNNI/AMX), whose
+        # u8 x s8 multiply sums pairs in 16 bits that saturate (docs/tune.md).
+        "reduce_range": "auto",
     },
 }
-_TOP_KEYS = {"base", "description", *_SCHEMA}
+# ``measured_on: {isa: ..., cpu: ...}``: the host the config's choices were timed on (host.py's ISA
+# classes). Optional; unset means DEFAULT_MEASURED_ON (the Zen 4 hosts every shipped choice was
+# measured on before 2026-12-02). Inherited from the base like any section.
+_TOP_KEYS = {"base", "description", "measured_on", *_SCHEMA}
 
 
 @dataclass(frozen=True)
@@ -91,6 +99,19 @@ class QuantConfig:
     def overrides(self) -> dict[str, dict[str, str]]:
         """Higher-precision overrides: ``{"op_types": {...}, "nodes": {...}}`` (int8 entries dropped)."""
         return {kind: {k: v for k, v in self.precision[kind].items() if v != "int8"} for kind in ("op_types", "nodes")}
+
+    @property
+    def measured_on(self) -> dict[str, Any]:
+        """The host the config's choices were measured on: ``{"isa": ..., "cpu": ...}``."""
+        return dict(self.data.get("measured_on") or DEFAULT_MEASURED_ON)
+
+    def reduce_range(self, host: Host | None = None) -> bool:
+        """Whether weights are quantized to 7 bits on ``host`` (``engine.reduce_range``, "auto": where
+        the host has no int8 dot-product instructions)."""
+        value = self.engine["reduce_range"]
+        if value == "auto":
+            return not (host or current_host()).int8_dot_product
+        return bool(value)
 
     def with_node_overrides(self, nodes: Mapping[str, str]) -> QuantConfig:
         """A copy with more node overrides (what ``--auto`` adds)."""
@@ -302,6 +323,15 @@ def _validate(cfg: dict[str, Any], origin: dict[str, str], label: str) -> None:
         raise _fail(origin, "engine.precision_hint", label, f"{hint!r} is not one of {', '.join(PRECISION_HINTS)}")
     if hint is not None and cfg["engine"]["runtime"] != "openvino":
         raise _fail(origin, "engine.precision_hint", label, "is an OpenVINO setting: it needs engine.runtime openvino")
+    reduce = cfg["engine"]["reduce_range"]
+    if reduce not in ("auto", True, False) or (isinstance(reduce, int) and not isinstance(reduce, bool)):
+        raise _fail(origin, "engine.reduce_range", label, f"must be auto, true or false, got {reduce!r}")
+    measured = cfg.get("measured_on")
+    if measured is not None and (
+        not isinstance(measured, dict) or set(measured) - {"isa", "cpu"} or measured.get("isa") not in ISA_CLASSES
+    ):
+        classes = ", ".join(ISA_CLASSES)
+        raise _fail(origin, "measured_on", label, f"expected {{isa: one of {classes}, cpu: text}}, got {measured!r}")
     if cfg["engine"]["quantizer"] == "nncf" and cfg["calibration"]["bias_correction"]:
         raise _fail(
             origin, "calibration.bias_correction", label, "the nncf quantizer corrects biases itself: set it false"
@@ -310,3 +340,21 @@ def _validate(cfg: dict[str, Any], origin: dict[str, str], label: str) -> None:
         raise _fail(
             origin, "calibration.method", label, "the nncf quantizer chooses its own ranges: use minmax with it"
         )
+
+
+def derive(config: QuantConfig, changes: Mapping[str, Any], label: str) -> QuantConfig:
+    """``config`` with ``changes`` (``{"engine": {"runtime": "onnxruntime"}, ...}``) merged in and
+    validated as a file would be: what ``edgezoo tune`` builds its candidate recipes from."""
+    data = copy.deepcopy(config.data)
+    origin: dict[str, str] = {}
+    _check_keys(label, {k: v for k, v in changes.items()})
+    _merge(data, dict(changes), origin, label)
+    _validate(data, origin, label)
+    return QuantConfig(data, label, (label, *config.chain))
+
+
+def to_yaml(config: QuantConfig, header: str = "") -> str:
+    """The resolved config as a self-contained file (no ``base:``) that :func:`load_config` reads back."""
+    body = yaml.safe_dump(config.data, sort_keys=False, default_flow_style=None, width=110)
+    comments = "".join(f"# {line}\n" if line else "#\n" for line in header.splitlines())
+    return comments + body

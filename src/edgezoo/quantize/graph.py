@@ -373,6 +373,7 @@ def _ort_quantize(
             per_channel=cal["per_channel"],
             activation_type=q16 if all16 else (QuantType.QInt8 if signed else QuantType.QUInt8),
             weight_type=QuantType.QInt8,
+            reduce_range=config.reduce_range(),
             nodes_to_exclude=floats,
             calibrate_method=method,
             extra_options=extra,
@@ -403,17 +404,23 @@ def _nncf_quantize(
         kwargs["model_type"] = nncf.ModelType.TRANSFORMER
     if floats:
         kwargs["ignored_scope"] = nncf.IgnoredScope(names=floats)
+    advanced: dict[str, Any] = {}
+    if config.reduce_range():
+        # NNCF's own answer to 16-bit saturation on x86 without VNNI: 7-bit weights on every layer
+        # (its default fixes the first layer only).
+        from nncf.quantization.advanced_parameters import OverflowFix
+
+        advanced["overflow_fix"] = OverflowFix.ENABLE
     if not config.engine["smooth_quant"]:
         # NNCF's transformer scheme applies SmoothQuant by default; on EfficientFormer it wrecks the
         # logits (centred cosine 0.41 vs 0.9955 without, at the same latency: scratch study Q3).
-        from nncf.quantization.advanced_parameters import (
-            AdvancedQuantizationParameters,
-            AdvancedSmoothQuantParameters,
-        )
+        from nncf.quantization.advanced_parameters import AdvancedSmoothQuantParameters
 
-        kwargs["advanced_parameters"] = AdvancedQuantizationParameters(
-            smooth_quant_alphas=AdvancedSmoothQuantParameters(matmul=-1, convolution=-1)
-        )
+        advanced["smooth_quant_alphas"] = AdvancedSmoothQuantParameters(matmul=-1, convolution=-1)
+    if advanced:
+        from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters
+
+        kwargs["advanced_parameters"] = AdvancedQuantizationParameters(**advanced)
     # NNCF draws its progress bars on stdout; stdout is for results (--json), so send them to stderr.
     with quiet_loggers("nncf"), contextlib.redirect_stdout(sys.stderr):
         quantized = nncf.quantize(

@@ -1,0 +1,48 @@
+"""The table ``edgezoo tune`` prints: every candidate with its latency and fidelity, the chosen one marked."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from edgezoo.tune.search import MARGIN, MIN_AGREEMENT, MIN_COSINE, TuneResult
+
+
+def _num(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def print_table(result: TuneResult, console: Console) -> None:
+    doc = result.doc
+    host = doc["host"]
+    table = Table(title=f"{doc['model']} on {host['model']} ({host['isa']}), {doc['threads']} thread(s)")
+    for col in ("candidate", "engine", "ms", "cosine", "top-1", f"top-1, margin>={MARGIN}", "bar"):
+        table.add_column(col, no_wrap=True, justify="left" if col in ("candidate", "engine", "bar") else "right")
+    notes = []
+    for row in result.rows:
+        mark = "*" if row["name"] == result.chosen else ""
+        bar = "holds" if row["holds_bar"] else ("-" if row["status"] != "ok" else "fails")
+        if row["status"] != "ok":
+            notes.append(f"{row['name']}: {row['status']}")
+        table.add_row(
+            f"{mark}{row['name']}",
+            f"{row['engine'] or '-'}" + (f" {row['engine_precision']}" if row["engine_precision"] else ""),
+            _num(row["latency_ms"], ".3f"),
+            _num(row["logit_cosine_mean"], ".4f"),
+            _num(row["top1_agreement"], ".3f"),
+            f"{_num(row['top1_agreement_margin_0_05'], '.3f')} ({row['images_margin_0_05']})",
+            bar,
+        )
+    console.print(table)
+    for note in notes:
+        console.print(f"  {note}")
+    real = "real weights" if doc["real_weights"] else "random weights: cosine only"
+    console.print(
+        f"bar: logit cosine >= {MIN_COSINE}, top-1 agreement >= {MIN_AGREEMENT} where float's margin >= {MARGIN}"
+        f" ({real}); {doc['held_out_images']} held-out, {doc['calibration_images']} calibration images;"
+        f" {doc['elapsed_s']} s of a {doc['budget_s']:g} s budget"
+    )
+    if not result.held_bar:
+        console.print("[yellow]no candidate holds the bar: kept the fastest one as faithful as the shipped config[/]")
+    console.print(f"chosen: [bold]{result.chosen}[/]")
+    console.print(f"wrote {result.config_path}, {result.artifact.onnx_path}, {result.table_path}")
