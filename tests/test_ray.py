@@ -199,6 +199,19 @@ def test_run_two_models_on_ray_writes_both_results(cli, ray_local, tmp_path):
     assert r.code == 0 and MODEL in r.out and "test_vit" in r.out
 
 
+@pytest.mark.slow  # starts a Ray instance of its own: about 20 s
+def test_the_command_starts_and_stops_its_own_ray(artifacts, data, local_doc):
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    args = [str(artifacts[0].onnx_path), str(artifacts[1].onnx_path), "--data", str(data), "--threads", "1"]
+    cmd = [sys.executable, "-m", "edgezoo.cli", "eval", *args, "--per-image", "--json", "--backend", "ray"]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    info = doc["ray"]
+    assert info["started_here"] and info["workers"] == min(info["cpus"], info["shards"])
+    assert doc["models"] == local_doc["models"]
+
+
 def test_without_ray_the_backend_fails_in_one_line(cli, artifacts, data, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray now raises ImportError
     for args in (

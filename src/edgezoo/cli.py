@@ -423,7 +423,9 @@ def eval_command(
         bool, typer.Option("--skip-invalid", help="Skip missing files, unknown labels, unreadable images.")
     ] = False,
     threads: Annotated[int | None, typer.Option("--threads", help="Engine threads (default: the engine's).")] = None,
-    workers: Annotated[int | None, typer.Option("--workers", help="Decoding processes (0: in-process).")] = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", help="Decoding processes (0: in-process); ray: Ray workers.")
+    ] = None,
     save: Annotated[Path | None, typer.Option("--save", help="Also write the results JSON to this file.")] = None,
     out_dir: OutDirOpt = Path("artifacts"),
     backend: BackendOpt = "local",
