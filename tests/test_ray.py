@@ -183,6 +183,14 @@ def test_artifacts_the_workers_cannot_see_say_so(ray_local, artifacts, data, tmp
         evaluate([art], data, backend="ray", ray=RayEvalOptions(workers=1, max_restarts=0))
 
 
+def test_workers_larger_than_any_node_are_refused_not_waited_for(ray_local, artifacts, data):
+    from edgezoo.evaluate.accuracy import evaluate
+
+    cpus = max(n["Resources"].get("CPU", 0) for n in ray.nodes() if n["Alive"])
+    with pytest.raises(EdgezooError, match=f"would need {int(cpus) + 1} CPUs"):
+        evaluate([artifacts[0]], data, backend="ray", threads=int(cpus) + 1)
+
+
 @pytest.mark.slow  # two exports, quantizations and benches: about 45 s on 2 cores
 def test_run_two_models_on_ray_writes_both_results(cli, ray_local, tmp_path):
     out = tmp_path / "results"

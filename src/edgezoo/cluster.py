@@ -53,7 +53,8 @@ def cluster_info(ray: Any, started_here: bool) -> dict[str, Any]:
         "started_here": started_here,
         "nodes": len(nodes),
         "cpus": int(ray.cluster_resources().get("CPU", 0)),
-        "node_cpus": sorted(int(n.get("Resources", {}).get("CPU", 0)) for n in nodes),
+        # nodes that can run work (a head node started with --num-cpus 0 cannot)
+        "node_cpus": sorted(c for n in nodes if (c := int(n.get("Resources", {}).get("CPU", 0))) > 0),
         "ray": ray.__version__,
     }
 

@@ -49,7 +49,7 @@ class RayEvalOptions:
 
     address: str | None = None  # None: RAY_ADDRESS, else a local instance for this run
     workers: int | None = None  # Ray actors; None: the cluster's CPUs / cpus_per_worker
-    cpus_per_worker: int = 1  # CPUs each worker reserves; its engines use as many threads unless told
+    cpus_per_worker: int | None = None  # CPUs each worker reserves; None: the engine threads, else 1
     shard_size: int | None = None  # images per shard; None: see default_shard_size
     ship_artifacts: bool = False  # send artifact bytes through the object store (no shared filesystem)
     max_restarts: int = 3  # a dead worker is restarted, and its shard retried, this many times
@@ -165,12 +165,16 @@ def predict_on_ray(
     retries (naming how many, and the first one's images and reason).
     """
     o = options or RayEvalOptions()
-    if o.cpus_per_worker < 1 or (o.workers is not None and o.workers < 1) or (o.shard_size or 1) < 1:
+    cpus = o.cpus_per_worker or threads or 1  # a worker reserves the cores its engines run on
+    if cpus < 1 or (o.workers is not None and o.workers < 1) or (o.shard_size or 1) < 1:
         raise EdgezooError("--workers, the CPUs per worker and --shard-size must be positive")
     with connected(o.address) as (ray, cluster):
         from ray.exceptions import RayActorError, RayError
 
-        n_workers = o.workers or max(1, cluster["cpus"] // o.cpus_per_worker)
+        largest = max(cluster["node_cpus"] or [0])
+        if cpus > largest:  # such a worker would wait for a node that never comes
+            raise EdgezooError(f"a Ray worker would need {cpus} CPUs (--threads) but the largest node has {largest}")
+        n_workers = o.workers or max(1, cluster["cpus"] // cpus)
         size = o.shard_size or default_shard_size(len(paths), n_workers)
         absolute = [os.path.abspath(p) for p in paths]
         shards = [absolute[i : i + size] for i in range(0, len(absolute), size)]
@@ -180,14 +184,12 @@ def predict_on_ray(
         else:
             sources = [str(a.onnx_path.resolve()) for a in artifacts]
         worker = ray.remote(ShardWorker).options(
-            num_cpus=o.cpus_per_worker,
+            num_cpus=cpus,
             max_restarts=o.max_restarts,
             max_task_retries=o.max_restarts,
             runtime_env={"env_vars": worker_env()},
         )
-        actors = [
-            worker.remote(sources, o.ship_artifacts, engine, threads or o.cpus_per_worker) for _ in range(n_workers)
-        ]
+        actors = [worker.remote(sources, o.ship_artifacts, engine, threads or cpus) for _ in range(n_workers)]
         answers: list[dict[str, Any] | None] = [None] * len(shards)
         failures: dict[int, str] = {}
         restarted: set[int] = set()  # workers that answered after Ray restarted them
@@ -239,8 +241,8 @@ def predict_on_ray(
         info = {
             **cluster,
             "workers": n_workers,
-            "cpus_per_worker": o.cpus_per_worker,
-            "threads_per_worker": threads or o.cpus_per_worker,
+            "cpus_per_worker": cpus,
+            "threads_per_worker": threads or cpus,
             "shards": len(shards),
             "shard_size": size,
             "ship_artifacts": o.ship_artifacts,
