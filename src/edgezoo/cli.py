@@ -29,6 +29,11 @@ PretrainedOpt = Annotated[
     bool, typer.Option("--pretrained", help="timm's pretrained weights (hub download, or the local cache).")
 ]
 OutDirOpt = Annotated[Path, typer.Option("-o", "--out-dir", help="Folder for the artifacts.")]
+BackendOpt = Annotated[str, typer.Option("--backend", help="local (this machine) or ray (a Ray cluster).")]
+RayAddressOpt = Annotated[
+    str | None,
+    typer.Option("--ray-address", help="Ray cluster to use (default: $RAY_ADDRESS, else start one here)."),
+]
 
 
 def _fmt(value: object, spec: str = "") -> str:
@@ -484,15 +489,31 @@ def eval_command(
         bool, typer.Option("--skip-invalid", help="Skip missing files, unknown labels, unreadable images.")
     ] = False,
     threads: Annotated[int | None, typer.Option("--threads", help="Engine threads (default: the engine's).")] = None,
-    workers: Annotated[int | None, typer.Option("--workers", help="Decoding processes (0: in-process).")] = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", help="Decoding processes (0: in-process); ray: Ray workers.")
+    ] = None,
     save: Annotated[Path | None, typer.Option("--save", help="Also write the results JSON to this file.")] = None,
     out_dir: OutDirOpt = Path("artifacts"),
+    backend: BackendOpt = "local",
+    ray_address: RayAddressOpt = None,
+    ship_artifacts: Annotated[
+        bool, typer.Option("--ship-artifacts", help="ray: send artifacts through Ray (no shared filesystem).")
+    ] = False,
+    shard_size: Annotated[int | None, typer.Option("--shard-size", help="ray: images per shard.")] = None,
+    per_image: Annotated[
+        bool, typer.Option("--per-image", help="Add each image's top-5 classes to the results JSON.")
+    ] = False,
 ) -> None:
-    """Top-1 and Top-5 of float and INT8 artifacts on an ImageNet-style dataset, side by side."""
+    """Top-1 and Top-5 of float and INT8 artifacts on an ImageNet-style dataset, side by side.
+
+    With --backend ray, --workers is the number of Ray workers (default: one per CPU of the cluster).
+    """
     from edgezoo.evaluate.accuracy import evaluate, resolve_artifacts
+    from edgezoo.evaluate.ray_backend import RayEvalOptions
     from edgezoo.fsutil import write_json
     from edgezoo.progress import console
 
+    _check_backend(backend, ray_address=ray_address, ship_artifacts=ship_artifacts, shard_size=shard_size)
     artifacts, notes = resolve_artifacts(targets, weights=weights, pretrained=pretrained, artifacts_dir=out_dir)
     for note in notes:
         console.print(f"[dim]{note}[/]")
@@ -507,6 +528,9 @@ def eval_command(
         threads=threads,
         workers=workers,
         skip_invalid=skip_invalid,
+        backend=backend,
+        ray=RayEvalOptions(address=ray_address, workers=workers, shard_size=shard_size, ship_artifacts=ship_artifacts),
+        per_image=per_image,
     )
     if save is not None:
         write_json(save, report)
@@ -514,6 +538,20 @@ def eval_command(
         print(json.dumps(report, indent=2))
         return
     _print_eval(report)
+
+
+def _check_backend(backend: str, **ray_only: object) -> None:
+    """Refuse an unknown backend, Ray options without Ray, and a missing Ray before any work starts."""
+    if backend not in ("local", "ray"):
+        raise EdgezooError(f"unknown backend '{backend}': choose local or ray")
+    if backend == "ray":
+        from edgezoo.cluster import import_ray
+
+        import_ray()
+        return
+    given = [name for name, value in ray_only.items() if value]
+    if given:
+        raise EdgezooError(f"--{given[0].replace('_', '-')} goes with --backend ray")
 
 
 def _print_eval(report: dict) -> None:
@@ -552,12 +590,21 @@ def _print_eval(report: dict) -> None:
         for r in model["results"]:
             if r.get("note"):
                 out.print(f"  {model['model']} {r['precision']}: {r['note']}")
-    out.print(f"{report['images_per_s']} images/s with {report['workers']} decoding workers, {report['seconds']} s")
+    ray = report.get("ray")
+    where = (
+        f"{ray['workers']} Ray workers on {ray['nodes']} node(s), {ray['shards']} shards"
+        if ray
+        else f"{report['workers']} decoding workers"
+    )
+    out.print(f"{report['images_per_s']} images/s with {where}, {report['seconds']} s")
 
 
 @app.command("run")
 def run_command(
-    model: Annotated[str, typer.Argument(help="Zoo model (see `edgezoo list`) or any timm classifier name.")],
+    models: Annotated[
+        list[str],
+        typer.Argument(metavar="MODEL...", help="Zoo models (see `edgezoo list`) or any timm classifier names."),
+    ],
     weights: WeightsOpt = None,
     pretrained: PretrainedOpt = False,
     calib: Annotated[Path | None, typer.Option("--calib", help="Calibration images for INT8.")] = None,
@@ -577,11 +624,17 @@ def run_command(
     no_tune: Annotated[
         bool, typer.Option("--no-tune", help="Use the shipped config even where it was measured on another ISA.")
     ] = False,
+    backend: BackendOpt = "local",
+    ray_address: RayAddressOpt = None,
 ) -> None:
-    """The whole pipeline: export -> quantize -> bench -> eval -> OUT/MODEL.json for `edgezoo table`."""
+    """The whole pipeline: export -> quantize -> bench -> eval -> OUT/MODEL.json for `edgezoo table`.
+
+    With --backend ray, each model is one Ray task that reserves as many CPUs as its bench times with.
+    """
     from edgezoo.pipeline.runner import RunOptions, run
 
-    path, doc = run(
+    _check_backend(backend, ray_address=ray_address)
+    runs = [
         RunOptions(
             model=model,
             weights=weights,
@@ -596,7 +649,23 @@ def run_command(
             threads=threads,
             tune=not no_tune,
         )
-    )
+        for model in models
+    ]
+    if backend == "ray":
+        from edgezoo.pipeline.ray_backend import run_on_ray
+
+        done, failed, cluster = run_on_ray(runs, ray_address)
+        out.print(f"Ray: {cluster['nodes']} node(s), {cluster['cpus']} CPUs at {cluster['address']}")
+    else:
+        done, failed = [run(options) for options in runs], {}
+    for path, doc in done:
+        _print_run(path, doc)
+    if failed:
+        listed = "; ".join(f"{model}: {why}" for model, why in failed.items())
+        raise EdgezooError(f"{len(failed)} of {len(runs)} models failed ({listed})")
+
+
+def _print_run(path: Path, doc: dict) -> None:
     out.print(f"[bold]{path}[/]")
     for name, stage in doc["stages"].items():
         out.print(f"  {name}: {stage['status']}" + (f" ({stage['reason']})" if stage.get("reason") else ""))

@@ -8,7 +8,6 @@ order, so a run is deterministic whatever the number of workers.
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 import time
@@ -17,50 +16,26 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from edgezoo.artifact import Artifact, command_line, is_artifact_path, now_iso, read_artifact, versions
 from edgezoo.errors import EdgezooError
 from edgezoo.evaluate.datasets import Dataset, Sample, balanced_subset, imagenet_synsets, load_dataset
-from edgezoo.inputs.frames import to_model_input
-from edgezoo.inputs.preprocess import load_image
+from edgezoo.evaluate.shards import Decoded, Prediction, ShardPredictor, decode_shard
 from edgezoo.progress import track
-from edgezoo.runtime.engines import SessionOptions, artifact_path_for, open_session
+from edgezoo.runtime.engines import artifact_path_for
+
+if TYPE_CHECKING:
+    from edgezoo.evaluate.ray_backend import RayEvalOptions
 
 EVAL_FORMAT = 1
-TOP_K = 5
+BACKENDS = ("local", "ray")
 _CHUNK = 8  # images per worker task: large enough to amortise the pipe, small enough to stream
 
 
 # --------------------------------------------------------------------------------------------
-# Model input
+# Parallel decoding (the local backend)
 # --------------------------------------------------------------------------------------------
-
-
-def _input_key(card: dict[str, Any]) -> str:
-    """Artifacts with equal keys take identical input: decode and convert once for all of them."""
-    return json.dumps([card["input"], card.get("preprocessing")], sort_keys=True)
-
-
-# --------------------------------------------------------------------------------------------
-# Parallel decoding
-# --------------------------------------------------------------------------------------------
-
-Decoded = tuple[list[np.ndarray] | None, str | None]  # inputs per distinct spec, or the error
-
-
-def _decode_chunk(paths: list[str], specs: list[dict[str, Any]]) -> list[Decoded]:
-    """Worker: load each image once and convert it for every distinct input spec."""
-    out: list[Decoded] = []
-    for p in paths:
-        try:
-            image = load_image(p)
-            out.append(([to_model_input(image, s) for s in specs], None))
-        except EdgezooError as exc:
-            out.append((None, str(exc)))
-    return out
 
 
 def _context() -> multiprocessing.context.BaseContext:
@@ -78,21 +53,21 @@ def decode(paths: Sequence[Path], specs: list[dict[str, Any]], workers: int) -> 
     chunks = [[str(p) for p in paths[i : i + _CHUNK]] for i in range(0, len(paths), _CHUNK)]
     if workers <= 0:
         for chunk in chunks:
-            yield from _decode_chunk(chunk, specs)
+            yield from decode_shard(chunk, specs)
         return
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=_context())
     try:
         todo = iter(chunks)
         pending: deque[Future[list[Decoded]]] = deque()
         for chunk in todo:
-            pending.append(pool.submit(_decode_chunk, chunk, specs))
+            pending.append(pool.submit(decode_shard, chunk, specs))
             if len(pending) >= 2 * workers:
                 break
         while pending:
             done = pending.popleft().result()
             nxt = next(todo, None)
             if nxt is not None:
-                pending.append(pool.submit(_decode_chunk, nxt, specs))
+                pending.append(pool.submit(decode_shard, nxt, specs))
             yield from done
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
@@ -184,19 +159,19 @@ def _classes(artifact: Artifact) -> tuple[int, tuple[str, ...] | None]:
 
 @dataclass
 class _Run:
-    """One artifact being evaluated: its session and what it predicted, image by image."""
+    """One artifact being evaluated: the engine that ran it and what it predicted, image by image."""
 
     artifact: Artifact
-    session: Any
-    spec_index: int
+    engine: str
     top1: list[int] = field(default_factory=list)
+    topk: list[list[int]] = field(default_factory=list)
     correct1: int = 0
     correct5: int = 0
 
-    def observe(self, logits: np.ndarray, label: int) -> None:
-        scores = np.asarray(logits, dtype=np.float64).reshape(-1)
-        order = np.argsort(-scores, kind="stable")[:TOP_K]  # ties: the lower class index first
-        self.top1.append(int(order[0]))
+    def observe(self, order: list[int], label: int) -> None:
+        """Count one image from its top-k classes, best first (see :func:`edgezoo.evaluate.shards.top_k`)."""
+        self.top1.append(order[0])
+        self.topk.append(order)
         self.correct1 += int(order[0] == label)
         self.correct5 += int(label in order)
 
@@ -246,11 +221,21 @@ def evaluate(
     threads: int | None = None,
     workers: int | None = None,
     skip_invalid: bool = False,
+    backend: str = "local",
+    ray: RayEvalOptions | None = None,
+    per_image: bool = False,
 ) -> dict[str, Any]:
     """Top-1/Top-5 of every artifact on ``data``, and each non-float artifact's agreement with float.
 
-    Returns the results document (see docs/eval.md). Raises EdgezooError for bad data or artifacts.
+    ``backend="local"`` decodes in ``workers`` processes and runs the engines here; ``"ray"`` sends
+    shards of image paths to Ray workers (``ray`` says where and how, see
+    :mod:`edgezoo.evaluate.ray_backend`). Both count the same per-image top-5 classes in dataset
+    order, so they give the same document apart from its ``backend``, ``ray``, ``workers`` and timing.
+    ``per_image`` adds every image's top-5 classes per artifact. Returns the results document (see
+    docs/eval.md). Raises EdgezooError for bad data or artifacts, and for shards that failed on Ray.
     """
+    if backend not in BACKENDS:
+        raise EdgezooError(f"unknown backend '{backend}': choose from {', '.join(BACKENDS)}")
     if not artifacts:
         raise EdgezooError("nothing to evaluate: name a model or an artifact")
     spaces = {_classes(a) for a in artifacts}
@@ -262,35 +247,47 @@ def evaluate(
     )
     chosen = balanced_subset(dataset.samples, limit) if limit is not None else dataset.samples
 
-    keys: list[str] = []
-    specs: list[dict[str, Any]] = []
-    runs: list[_Run] = []
-    for a in artifacts:
-        key = _input_key(a.card)
-        if key not in keys:
-            keys.append(key)
-            specs.append({k: a.card[k] for k in ("input", "preprocessing", "file", "model_card") if k in a.card})
-        session = open_session(a, engine, SessionOptions(threads=threads))
-        runs.append(_Run(a, session, keys.index(key)))
+    ray_info: dict[str, Any] | None = None
+    started = time.perf_counter()
+    if backend == "ray":
+        from edgezoo.evaluate.ray_backend import RayEvalOptions, predict_on_ray
+
+        outcome = predict_on_ray(
+            artifacts, [s.path for s in chosen], engine=engine, threads=threads, options=ray or RayEvalOptions()
+        )
+        engines, ray_info, n_workers = outcome.engines, outcome.info, outcome.info["workers"]
+        predictions: Iterator[Prediction] = iter(outcome.predictions)
+    else:
+        predictor = ShardPredictor(artifacts, engine, threads)
+        engines, n_workers = predictor.engines, default_workers() if workers is None else workers
+        decoded = decode([s.path for s in chosen], predictor.specs, n_workers)
+        predictions = track(
+            predictor.predict(decoded), f"eval on {len(chosen)} images", total=len(chosen), unit="images"
+        )
+    runs = [_Run(a, e) for a, e in zip(artifacts, engines, strict=True)]
 
     unreadable: list[str] = []
     evaluated: list[Sample] = []
-    n_workers = default_workers() if workers is None else workers
-    started = time.perf_counter()
-    stream = zip(chosen, decode([s.path for s in chosen], specs, n_workers), strict=True)
-    for sample, (inputs, error) in track(stream, f"eval on {len(chosen)} images", total=len(chosen), unit="images"):
-        if inputs is None:
+    for sample, (orders, error) in zip(chosen, predictions, strict=True):
+        if orders is None:
             if not skip_invalid:
                 raise EdgezooError(f"{error}; pass --skip-invalid to skip unreadable images")
             unreadable.append(str(error))
             continue
         evaluated.append(sample)
-        for run in runs:
-            run.observe(run.session.run(inputs[run.spec_index]), sample.label)
+        for run, order in zip(runs, orders, strict=True):
+            run.observe(order, sample.label)
     seconds = time.perf_counter() - started
     if not evaluated:
         raise EdgezooError(f"{data}: no image could be read")
-    return _report(dataset, chosen, evaluated, unreadable, runs, limit, engine, seconds, n_workers)
+    doc = _report(dataset, chosen, evaluated, unreadable, runs, limit, engine, seconds, n_workers)
+    doc.update(backend=backend, ray=ray_info)
+    if per_image:
+        doc["dataset"]["images"] = [str(s.path.relative_to(dataset.root)) for s in evaluated]
+        by_artifact = {str(r.artifact.onnx_path): r for r in runs}
+        for result in (r for m in doc["models"] for r in m["results"]):
+            result["top5_per_image"] = by_artifact[result["artifact"]].topk
+    return doc
 
 
 def _report(
@@ -324,7 +321,7 @@ def _report(
             {
                 "artifact": str(run.artifact.onnx_path),
                 "precision": card.get("precision", "fp32"),
-                "engine": run.session.engine,
+                "engine": run.engine,
                 "weights": card.get("weights"),
                 "images": n,
                 "correct_top1": run.correct1,

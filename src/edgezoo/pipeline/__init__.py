@@ -7,6 +7,7 @@ from edgezoo._lazy import lazy_api
 _API = {
     "run": "runner",
     "RunOptions": "runner",
+    "run_on_ray": "ray_backend",
     "read_results": "table",
     "markdown": "table",
     "plot": "table",

@@ -286,14 +286,19 @@ def results_document(state: _State) -> dict[str, Any]:
     }
 
 
-def run(options: RunOptions) -> tuple[Path, dict[str, Any]]:
-    """Run every stage for one model and write ``OUT/MODEL.json``; returns its path and content."""
+def check_options(options: RunOptions) -> None:
+    """Refuse options that cannot work, before any stage runs (and before a cluster is asked)."""
     if options.weights is not None and options.pretrained:
         raise EdgezooError("--weights and --pretrained exclude each other: pick one")
     if options.data is not None and not options.data.is_dir():
         raise EdgezooError(f"{options.data}: no such data folder")
     if options.calib is not None and not options.calib.is_dir():
         raise EdgezooError(f"{options.calib}: no such calibration folder")
+
+
+def run(options: RunOptions) -> tuple[Path, dict[str, Any]]:
+    """Run every stage for one model and write ``OUT/MODEL.json``; returns its path and content."""
+    check_options(options)
     ensure_dir(options.out_dir)
     state = _State(get_card(options.model), options)
     for name, work in (("export", _export), ("quantize", _quantize), ("bench", _bench), ("eval", _eval)):
