@@ -20,6 +20,7 @@ from edgezoo.agreement import cosine
 from edgezoo.artifact import Artifact, command_line, now_iso, versions, write_artifact
 from edgezoo.errors import EdgezooError
 from edgezoo.export.rewrite import rewrite_grouped_conv
+from edgezoo.export.static_pad import freeze_same_padding
 from edgezoo.inputs.preprocess import prepare
 from edgezoo.inputs.samples import default_photo
 from edgezoo.progress import steps
@@ -149,6 +150,8 @@ def export(
                 deployed(example)
         except Exception as exc:
             raise EdgezooError(f"{card.name}: cannot run at input size {size[0]}x{size[1]} ({exc})") from exc
+        # The export's height and width are fixed, so TF-style "same" padding is a constant of it.
+        frozen = freeze_same_padding(deployed, example)
         progress.next(f"export to ONNX (opset {opset})")
         onnx_model = _simplify(_to_onnx(deployed, example, opset, dynamic_batch))
         initializer_params = onnx_param_count(onnx_model)  # before the rewrite adds its channel indices
@@ -193,7 +196,7 @@ def export(
                 "pytorch_reparameterized": count_params(deployed),
                 "onnx_initializers": initializer_params,
             },
-            "rewrites": {"grouped_conv_to_depthwise": rewritten},
+            "rewrites": {"grouped_conv_to_depthwise": rewritten, "same_padding_frozen": len(frozen)},
             "check": {
                 "against": "PyTorch model before reparameterization, ONNX Runtime CPU",
                 "tolerance": {"cosine_min": COSINE_MIN, "max_abs_diff_rel": REL_ABS_DIFF_MAX},
