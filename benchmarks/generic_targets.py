@@ -76,11 +76,7 @@ def measure(name: str, auto: bool, work: Path, splits: dict[str, tuple[Path, Pat
         )
         fid = outcome.fidelity
         band = _band(fid, MARGIN)
-        met = (
-            fid["logit_cosine_mean"] >= COSINE_MIN
-            and band is not None
-            and band["top1_agreement"] >= AGREEMENT_MIN
-        )
+        met = fid["logit_cosine_mean"] >= COSINE_MIN and band is not None and band["top1_agreement"] >= AGREEMENT_MIN
         row[f"split_{tag}"] = {
             "calibration_images": outcome.artifact.card["quantization"]["calibration"]["count"],
             "held_out_images": fid["images"],

@@ -53,20 +53,21 @@ MODELS: list[tuple[str, str, str]] = [
     ("rdk", "ResNet", "resnet18"),
     ("timm", "ViT", "vit_tiny_patch16_224"),
     ("timm", "DeiT", "deit_tiny_patch16_224"),
-    ("timm", "ResNet", "resnet50"),
     ("timm", "RegNetY", "regnety_008"),
     ("timm", "GhostNet", "ghostnet_100"),
     ("timm", "LeViT", "levit_128s"),
     ("timm", "MobileViT", "mobilevit_s"),
     ("timm", "MobileViTv2", "mobilevitv2_050"),
-    ("timm", "ConvNeXt", "convnext_tiny"),
-    ("timm", "Swin", "swin_tiny_patch4_window7_224"),
-    ("timm", "DenseNet", "densenet121"),
     ("timm", "MnasNet", "mnasnet_100"),
     ("timm", "EfficientNet-Lite (TF padding, 240 px)", "tf_efficientnet_lite1"),
     ("timm", "MobileNetV3 (TF padding)", "tf_mobilenetv3_large_100"),
     ("timm", "EfficientViT (MIT)", "efficientvit_b0"),
     ("timm", "RegNetX", "regnetx_002"),
+    # the heavier ones (4-5 GMACs) last
+    ("timm", "ResNet", "resnet50"),
+    ("timm", "ConvNeXt", "convnext_tiny"),
+    ("timm", "Swin", "swin_tiny_patch4_window7_224"),
+    ("timm", "DenseNet", "densenet121"),
 ]
 CALIB_PHOTOS = ("chelsea", "astronaut", "rocket", "hubble_deep_field")
 HELD_OUT_PHOTOS = ("grace_hopper", "coffee", "motorcycle_left")
@@ -159,7 +160,12 @@ def run_child(name: str, images: Path, timeout: float) -> dict[str, object]:
         row = json.loads(last[0])
     except (IndexError, json.JSONDecodeError):
         tail = " ".join(proc.stderr.strip().splitlines()[-3:])[:400]
-        row = {"model": name, "export_ok": False, "quantize_ok": False, "error": f"child exit {proc.returncode}: {tail}"}
+        row = {
+            "model": name,
+            "export_ok": False,
+            "quantize_ok": False,
+            "error": f"child exit {proc.returncode}: {tail}",
+        }
     row["total_s"] = round(time.perf_counter() - start, 1)
     return row
 
@@ -241,11 +247,27 @@ def main() -> None:
 
     only = {n.strip() for n in args.only.split(",")} if args.only else None
     todo = [m for m in MODELS if only is None or m[2] in only]
-    previous = {}
+    previous: dict[str, dict[str, object]] = {}
     if only and RESULTS.exists():
         previous = {r["model"]: r for r in json.loads(RESULTS.read_text())["models"]}
     start = time.perf_counter()
     done: dict[str, dict[str, object]] = {}
+
+    def save() -> None:  # after every model, so a stopped sweep keeps what it measured
+        rows = [done.get(n) or previous.get(n) for _, _, n in MODELS]
+        report = {
+            "date": now_iso(),
+            "command": "flock -s /tmp/edgezoo.cpu.lock python benchmarks/sweep.py"
+            + (f" --only {args.only}" if only else ""),
+            "seconds": round(time.perf_counter() - start, 1),
+            "machine": machine_info(),
+            "versions": versions(),
+            "models": [r for r in rows if r is not None],
+        }
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        write_doc(report)
+
     with tempfile.TemporaryDirectory(prefix="edgezoo-sweep-images-") as tmp:
         images = make_images(Path(tmp))
         for group, family, name in track(todo, "sweep", total=len(todo)):
@@ -253,19 +275,9 @@ def main() -> None:
             row.update(group=group, family=family)
             done[name] = row
             status = "ok" if row.get("quantize_ok") else f"FAIL ({row.get('error', '')[:120]})"
-            print(f"{name}: {status}", flush=True)
-    rows = [done.get(n) or previous.get(n) for _, _, n in MODELS]
-    report = {
-        "date": now_iso(),
-        "command": "flock -s /tmp/edgezoo.cpu.lock python benchmarks/sweep.py" + (f" --only {args.only}" if only else ""),
-        "seconds": round(time.perf_counter() - start, 1),
-        "machine": machine_info(),
-        "versions": versions(),
-        "models": [r for r in rows if r is not None],
-    }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    write_doc(report)
+            print(f"{name}: {status} ({row.get('total_s')} s)", flush=True)
+            previous.update(done)
+            save()
 
 
 if __name__ == "__main__":

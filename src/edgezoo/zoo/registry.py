@@ -182,6 +182,9 @@ def get_card(name: str) -> ModelCard:
     cards = zoo_cards()
     if name in cards:
         return cards[name]
+    arch = name.partition(".")[0]
+    if arch in cards and cards[arch].timm_name == name:  # a zoo model named with its own tag
+        return cards[arch]
     card = _timm_card(name)
     if card is None:
         hint = suggest(name.partition(".")[0] or name)  # a tag never helps find the architecture
