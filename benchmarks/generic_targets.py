@@ -27,6 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from quantize_targets import make_images  # noqa: E402
+
 import edgezoo  # noqa: E402,F401  (torchvision shim before timm)
 from edgezoo.artifact import now_iso, versions  # noqa: E402
 from edgezoo.bench.machine import machine_info  # noqa: E402
@@ -35,7 +37,6 @@ from edgezoo.inputs.preprocess import find_images  # noqa: E402
 from edgezoo.quantize.api import quantize_artifact  # noqa: E402
 from edgezoo.quantize.config import load_config  # noqa: E402
 from edgezoo.zoo.registry import get_card  # noqa: E402
-from quantize_targets import make_images  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "generic_targets.json"
 DOC = ROOT / "docs" / "generic_targets.md"
@@ -191,9 +192,11 @@ def main() -> None:
     for r in models:
         for tag in ("A", "B"):
             s = r[f"split_{tag}"]
+            band = s[f"top1_agreement_margin_{MARGIN}"], s[f"images_margin_{MARGIN}"]
             print(
-                f"{r['model']} {tag}: cosine {s['logit_cosine_mean']:.4f}, agreement all {s['top1_agreement_all']:.3f},"
-                f" >= {MARGIN}: {s[f'top1_agreement_margin_{MARGIN}']} ({s[f'images_margin_{MARGIN}']}), met {s['target_met']}"
+                f"{r['model']} {tag}: cosine {s['logit_cosine_mean']:.4f},"
+                f" agreement all {s['top1_agreement_all']:.3f}, >= {MARGIN}: {band[0]} ({band[1]}),"
+                f" met {s['target_met']}"
             )
 
 
