@@ -241,3 +241,29 @@ def test_real_weights_quantize_meets_the_fidelity_target(cli, tmp_path, generic_
     assert got["cosine"] >= 0.995 and got["agreement"] >= 0.99, got
     if extra:
         assert card["quantization"]["auto"][0]["step"] == 0
+
+
+# --------------------------------------------------------------------------------------------
+# The sweep (benchmarks/sweep.py) covers what issue #14 asks, by timm name
+# --------------------------------------------------------------------------------------------
+
+RDK_FAMILIES = {
+    "FastViT", "EfficientFormer", "EfficientFormerV2", "EdgeNeXt", "EfficientViT (MSRA)", "ConvNeXt",
+    "EfficientNet", "MobileNetV2", "MobileNetV3", "MobileNetV4", "RepGhost", "RepVGG", "RepViT", "MobileOne",
+    "ResNet",
+}  # fmt: skip
+
+
+def test_sweep_covers_every_rdk_family_and_ten_other_timm_classifiers():
+    import timm
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from sweep import MODELS
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    assert {family for group, family, _ in MODELS if group == "rdk"} == RDK_FAMILIES
+    others = [name for group, _, name in MODELS if group == "timm"]
+    assert len(others) >= 10 and len(set(others)) == len(others)
+    assert all(timm.is_model(name) for _, _, name in MODELS)
+    assert "efficientvit_m" in " ".join(n for _, f, n in MODELS if f == "EfficientViT (MSRA)")  # MSRA, not MIT's _b
