@@ -27,7 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from quantize_targets import make_images  # noqa: E402
+import quantize_targets  # noqa: E402
+from quantize_targets import make_images, weight_rounding_floor  # noqa: E402
 
 import edgezoo  # noqa: E402,F401  (torchvision shim before timm)
 from edgezoo.artifact import now_iso, versions  # noqa: E402
@@ -51,7 +52,28 @@ def _band(fidelity: dict[str, object], at_least: float) -> dict[str, object] | N
     return next((b for b in bands if abs(b["float_margin_at_least"] - at_least) < 1e-9), None)
 
 
-def measure(name: str, auto: bool, work: Path, splits: dict[str, tuple[Path, Path]]) -> dict[str, object]:
+def rounding_floor(name: str, work: Path, source: object, held_out: Path, tag: str) -> dict[str, object]:
+    """quantize_targets' weight-rounding floor (only Conv/Gemm weights rounded, activations exact) for
+    this model: its helper reads the lite0 card for the crop, so point it at this model's card."""
+    original = quantize_targets.get_card
+    quantize_targets.get_card = lambda _name: get_card(name)
+    try:
+        rows = weight_rounding_floor(work, source, find_images(held_out), set(), f"{name}_{tag}")
+    finally:
+        quantize_targets.get_card = original
+    return {
+        how: {
+            "logit_cosine_mean": r["logit_cosine_mean"],
+            "top1_agreement": r["top1_agreement"],
+            f"top1_agreement_margin_{MARGIN}": (
+                _band({"top1_agreement_by_float_margin": r["by_float_margin"]}, MARGIN) or {}
+            ).get("top1_agreement"),
+        }
+        for how, r in rows.items()
+    }
+
+
+def measure(name: str, auto: bool, work: Path, splits: dict[str, tuple[Path, Path]], save: object) -> dict[str, object]:
     card = get_card(name)
     start = time.perf_counter()
     source, checks = export(card, pretrained=True, out_dir=work / name)
@@ -92,9 +114,15 @@ def measure(name: str, auto: bool, work: Path, splits: dict[str, tuple[Path, Pat
             "engine": outcome.artifact.card["engine"],
             "target_met": met,
             "seconds": round(time.perf_counter() - t0, 1),
+            "weight_rounding_floor": rounding_floor(name, work, source, held_out, tag),
         }
+        save(row)
     row["seconds"] = round(time.perf_counter() - start, 1)
     return row
+
+
+def _cell(v: object) -> str:
+    return "-" if v is None else f"{v:.3f}"
 
 
 def write_doc(report: dict[str, object]) -> None:
@@ -130,6 +158,24 @@ def write_doc(report: dict[str, object]) -> None:
                 f" {s[f'top1_agreement_margin_{MARGIN}']:.3f} ({s[f'images_margin_{MARGIN}']}) |"
                 f" {len(s['float_nodes'])} | {s['target_met']} |"
             )
+    lines += [
+        "",
+        "Weight-rounding floor: the fp32 export with only its Conv/Gemm weights rounded (int8: per-channel"
+        " round-to-nearest, no bias correction; int8_dense: depthwise weights left float), activations exact,"
+        " against the unrounded export on the same held-out images (cosine / agreement all / agreement at"
+        f" margin >= {MARGIN}):",
+        "",
+    ]
+    for r in report["models"]:
+        for tag in ("A", "B"):
+            floor = (r.get(f"split_{tag}") or {}).get("weight_rounding_floor") or {}
+            cells = [
+                f"{how} {v['logit_cosine_mean']:.4f} / {v['top1_agreement']:.3f} /"
+                f" {_cell(v[f'top1_agreement_margin_{MARGIN}'])}"
+                for how, v in floor.items()
+            ]
+            if cells:
+                lines.append(f"- {r['model']} split {tag}: " + "; ".join(cells))
     lines += [
         "",
         "--auto steps (lite2): each step raises the two activations with the lowest own SQNR to float.",
@@ -173,22 +219,33 @@ def main() -> None:
     args = parser.parse_args()
     start = time.perf_counter()
     calib_per, held_per = (12, 10) if args.quick else (50, 100)
+    models: list[dict[str, object]] = []
+
+    def save(row: dict[str, object]) -> None:  # after every split, so a stopped run keeps what it measured
+        done = [m for m in models if m["model"] != row["model"]] + [row]
+        report = {
+            "date": now_iso(),
+            "command": "python benchmarks/generic_targets.py" + (" --quick" if args.quick else ""),
+            "seconds": round(time.perf_counter() - start, 1),
+            "machine": machine_info(),
+            "versions": versions(),
+            "targets": {
+                "logit_cosine_mean_min": COSINE_MIN,
+                "top1_agreement_min": AGREEMENT_MIN,
+                "float_margin": MARGIN,
+            },
+            "models": done,
+        }
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        write_doc(report)
+
     with tempfile.TemporaryDirectory(prefix="edgezoo-generic-") as tmp:
         work = Path(tmp)
         splits = make_images(work / "images", calib_per, held_per)
-        models = [measure(name, auto, work, splits) for name, auto in RUNS]
-    report = {
-        "date": now_iso(),
-        "command": "python benchmarks/generic_targets.py" + (" --quick" if args.quick else ""),
-        "seconds": round(time.perf_counter() - start, 1),
-        "machine": machine_info(),
-        "versions": versions(),
-        "targets": {"logit_cosine_mean_min": COSINE_MIN, "top1_agreement_min": AGREEMENT_MIN, "float_margin": MARGIN},
-        "models": models,
-    }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    write_doc(report)
+        for name, auto in RUNS:
+            models.append(measure(name, auto, work, splits, save))
+            save(models[-1])
     for r in models:
         for tag in ("A", "B"):
             s = r[f"split_{tag}"]
