@@ -192,9 +192,10 @@ def write_doc(report: dict[str, object]) -> None:
         "",
         "Random weights (seeded), so the int8 figures only show that the quantized graph runs and follows the"
         " float one; int8 accuracy needs real weights (docs/generic_targets.md). Calibration: views of 4"
-        " bundled photos; held out: views of 3 others (counts per row in sweep.json). Times are informational: the machine is shared"
-        " (2 vCPUs, other jobs running; taken under a shared lock, not an exclusive one). `card`: the model has"
-        " a zoo card (its shipped config is used); otherwise the generic default config.",
+        " bundled photos; held out: views of 3 others (counts per row in sweep.json). Times are"
+        " informational: the machine is shared (2 vCPUs, other jobs running; taken under a shared lock,"
+        " not an exclusive one). `card`: the model has a zoo card (its shipped config is used); otherwise"
+        " the generic default config.",
         "",
         f"{len(ok)} of {len(rows)} models export and quantize.",
         "",
@@ -228,6 +229,15 @@ def write_doc(report: dict[str, object]) -> None:
     failed = [r for r in rows if not r.get("quantize_ok")]
     lines += ["", "## What fails, and why", ""]
     lines += [f"- {r['model']} ({r.get('stage', '?')}): {r.get('error')}" for r in failed] or ["- nothing"]
+    measured = {r["model"] for r in rows}
+    missing = [f"{name} ({family})" for _, family, name in MODELS if name not in measured]
+    if missing:
+        lines += [
+            "",
+            "## Not measured in this run",
+            "",
+            "Listed in `MODELS` but not reached: " + ", ".join(missing) + ".",
+        ]
     lines.append("")
     DOC.write_text("\n".join(lines), encoding="utf-8")
 
@@ -236,6 +246,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", help="comma-separated timm names (other rows kept from the previous JSON)")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per model")
+    parser.add_argument("--doc-only", action="store_true", help="rewrite docs/sweep.md from the JSON")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--images", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -243,6 +254,9 @@ def main() -> None:
         print(json.dumps(one(args.child, args.images), default=str))
         return
 
+    if args.doc_only:
+        write_doc(json.loads(RESULTS.read_text()))
+        return
     sys.path.insert(0, str(ROOT / "src"))
     from edgezoo.artifact import now_iso, versions
     from edgezoo.bench.machine import machine_info
