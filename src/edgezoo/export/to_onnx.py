@@ -20,6 +20,7 @@ from edgezoo.agreement import cosine
 from edgezoo.artifact import Artifact, command_line, now_iso, versions, write_artifact
 from edgezoo.errors import EdgezooError
 from edgezoo.export.rewrite import rewrite_grouped_conv
+from edgezoo.export.static_pad import freeze_same_padding
 from edgezoo.inputs.preprocess import prepare
 from edgezoo.inputs.samples import default_photo
 from edgezoo.progress import Steps, steps
@@ -133,6 +134,7 @@ class Exported:
     opset: int
     initializer_params: int
     rewritten: list[str]
+    frozen: list[str]  # TF 'same' padding layers replaced by fixed padding (static_pad)
 
 
 def export_model(
@@ -169,6 +171,8 @@ def export_model(
             deployed(example)
     except Exception as exc:
         raise EdgezooError(f"{card.name}: cannot run at input size {size[0]}x{size[1]} ({exc})") from exc
+    # The export's height and width are fixed, so TF-style "same" padding is a constant of it.
+    frozen = freeze_same_padding(deployed, example)
     step(f"export to ONNX (opset {opset})")
     onnx_model = _simplify(_to_onnx(deployed, example, opset, dynamic_batch))
     initializer_params = onnx_param_count(onnx_model)  # before the rewrite adds its channel indices
@@ -184,7 +188,7 @@ def export_model(
             f"{card.name}: ONNX output differs from PyTorch on {c.input}"
             f" (max abs diff {c.max_abs_diff:.2e}, cosine {c.cosine:.6f}); nothing written"
         )
-    return Exported(onnx_model, checks, model, deployed, source, size, opset, initializer_params, rewritten)
+    return Exported(onnx_model, checks, model, deployed, source, size, opset, initializer_params, rewritten, frozen)
 
 
 def check_record(checks: list[CheckResult]) -> dict[str, Any]:
@@ -252,7 +256,7 @@ def export(
                 "pytorch_reparameterized": count_params(done.deployed),
                 "onnx_initializers": done.initializer_params,
             },
-            "rewrites": {"grouped_conv_to_depthwise": done.rewritten},
+            "rewrites": {"grouped_conv_to_depthwise": done.rewritten, "same_padding_frozen": len(done.frozen)},
             "check": check_record(done.checks),
             "versions": versions(),
             "model_card": card.to_dict(),

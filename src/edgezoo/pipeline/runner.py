@@ -294,13 +294,15 @@ def check_options(options: RunOptions) -> None:
         raise EdgezooError(f"{options.data}: no such data folder")
     if options.calib is not None and not options.calib.is_dir():
         raise EdgezooError(f"{options.calib}: no such calibration folder")
+    get_card(options.model)  # a bad name or tag fails before anything is written or a cluster is asked
 
 
 def run(options: RunOptions) -> tuple[Path, dict[str, Any]]:
     """Run every stage for one model and write ``OUT/MODEL.json``; returns its path and content."""
     check_options(options)
+    card = get_card(options.model)  # a bad name fails before anything is written
     ensure_dir(options.out_dir)
-    state = _State(get_card(options.model), options)
+    state = _State(card, options)
     for name, work in (("export", _export), ("quantize", _quantize), ("bench", _bench), ("eval", _eval)):
         _timed(state, name, work)
     doc = results_document(state)

@@ -24,7 +24,13 @@ DEFAULT_SEED = 0
 def _create(card: ModelCard, pretrained: bool) -> torch.nn.Module:
     # exportable=True makes timm pick export-friendly layers (plain attention instead of
     # scaled_dot_product_attention), which every ONNX opset from 11 up can express.
-    return timm.create_model(card.timm_name, pretrained=pretrained, exportable=True)
+    if pretrained:  # _from_hub explains hub failures itself
+        return timm.create_model(card.timm_name, pretrained=True, exportable=True)
+    try:
+        return timm.create_model(card.timm_name, pretrained=False, exportable=True)
+    except Exception as exc:  # a registered name timm cannot build as asked: one line, not a traceback
+        reason = " ".join(str(exc).split())[:200] or type(exc).__name__
+        raise EdgezooError(f"{card.timm_name}: timm cannot build this model ({reason})") from exc
 
 
 def _hub_reachable(card: ModelCard) -> bool:

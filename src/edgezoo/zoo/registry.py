@@ -103,16 +103,50 @@ def zoo_cards() -> dict[str, ModelCard]:
     return cards
 
 
+@cache
+def _packaged_weights() -> dict[str, dict[str, str]]:
+    """PyPI packages that ship real weights for card-less timm models (``data/packaged_weights.yaml``)."""
+    text = resources.files("edgezoo.zoo").joinpath("data", "packaged_weights.yaml").read_text(encoding="utf-8")
+    return yaml.safe_load(text) or {}
+
+
+def _pretrained_cfg(name: str) -> Any:
+    """timm's pretrained config for ``name`` (``arch`` or ``arch.tag``), or a one-line error for a bad tag."""
+    import timm
+
+    arch, _, tag = name.partition(".")
+    try:
+        return timm.models.get_pretrained_cfg(name)
+    except RuntimeError as exc:  # timm: "Invalid pretrained tag (...) for arch."
+        tags = [t.partition(".")[2] for t in timm.list_pretrained(f"{arch}.*")]
+        close = difflib.get_close_matches(tag, tags, n=3, cutoff=0.4)
+        known = close or tags[:5]
+        hint = (
+            f"; did you mean {', '.join(f'{arch}.{t}' for t in known)}?"
+            if known
+            else f"; timm has no pretrained weights for {arch} (use the bare name for random weights)"
+        )
+        raise EdgezooError(f"unknown pretrained tag '{tag}' for timm model {arch}{hint}") from exc
+
+
 def _timm_card(name: str) -> ModelCard | None:
     """Derive a card from timm's pretrained config for a classifier outside the zoo."""
     import timm
 
-    if not timm.is_model(name):
+    if not name or not timm.is_model(name.partition(".")[0]):
         return None
-    cfg = timm.models.get_pretrained_cfg(name)
+    cfg = _pretrained_cfg(name)
     cfg_dict = cfg.to_dict() if cfg is not None else {}
     timm_name = f"{cfg.architecture}.{cfg.tag}" if cfg is not None and cfg.tag else name
+    # The size timm's pretrained config gives (240 for tf_efficientnet_lite1, 260 for lite2, 384 for
+    # some ViTs): the size the weights were trained and evaluated at, so the default export size.
     input_size = tuple(cfg_dict.get("input_size", (3, 224, 224)))
+    num_classes = int(cfg_dict.get("num_classes", 1000) or 0)
+    if num_classes <= 0:
+        raise EdgezooError(
+            f"{timm_name}: these weights have no classifier head (num_classes 0, a feature extractor);"
+            " pick a classification tag or the bare architecture name"
+        )
     return ModelCard(
         name=name.replace("/", "_"),
         timm_name=timm_name,
@@ -122,10 +156,11 @@ def _timm_card(name: str) -> ModelCard | None:
         std=tuple(cfg_dict.get("std", (0.229, 0.224, 0.225))),  # type: ignore[arg-type]
         crop_pct=float(cfg_dict.get("crop_pct", 0.875)),
         interpolation=str(cfg_dict.get("interpolation", "bicubic")),
-        num_classes=int(cfg_dict.get("num_classes", 1000)),
-        labels="imagenet-1k" if cfg_dict.get("num_classes", 1000) == 1000 else "unknown",
+        num_classes=num_classes,
+        labels="imagenet-1k" if num_classes == 1000 else "unknown",
         license=cfg_dict.get("license"),
         source=cfg_dict.get("origin_url") or None,
+        packaged_weights=_packaged_weights().get(timm_name),
         zoo=False,
     )
 
@@ -147,9 +182,12 @@ def get_card(name: str) -> ModelCard:
     cards = zoo_cards()
     if name in cards:
         return cards[name]
+    arch = name.partition(".")[0]
+    if arch in cards and cards[arch].timm_name == name:  # a zoo model named with its own tag
+        return cards[arch]
     card = _timm_card(name)
     if card is None:
-        hint = suggest(name)
+        hint = suggest(name.partition(".")[0] or name)  # a tag never helps find the architecture
         tail = f"; did you mean {', '.join(hint)}?" if hint else "; `edgezoo list` shows the zoo"
         raise EdgezooError(f"unknown model '{name}'{tail}")
     return card
