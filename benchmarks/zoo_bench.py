@@ -1,11 +1,18 @@
 """Regenerate docs/benchmarks.md and benchmarks/results/zoo_bench.json for the zoo on this machine.
 
     python benchmarks/zoo_bench.py [--models a,b] [--calib DIR] [--artifacts-dir artifacts] [--duration 1.5]
+    python benchmarks/zoo_bench.py --quick [--models a,b] [--calib DIR] [--artifacts-dir artifacts]
 
 One ``edgezoo bench`` run over every zoo model (all engines, precisions and peers; 1 thread and all
 cores; 1 request and as many requests as cores in flight), then the per-operator profile of
 fastvit_t8. The document records the command, the machine, the date and the load average, and
 includes the hand-written findings in benchmarks/findings.md. About 15 minutes on 2 cores.
+
+``--quick``: every card, each in the one engine its shipped config deploys it in, its fp32 export
+against its deployed int8 artifact (and nothing else: no peers, no other engine or precision hint),
+at 1 thread and at all cores, one request in flight, all in one run. Writes
+benchmarks/results/zoo_quick.json and docs/zoo_speed.md. Artifacts missing from --artifacts-dir are
+exported and quantized first (--calib: real photos; without it, views of the bundled photos).
 """
 
 from __future__ import annotations
@@ -28,6 +35,134 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
 
+def _deployed(card: dict) -> tuple[str, str | None]:
+    """The engine an int8 artifact card deploys in, and the OpenVINO row hint it runs under."""
+    from edgezoo.bench.targets import _row_hint
+
+    engine = str(card.get("engine", "onnxruntime"))
+    return engine, _row_hint(engine, card.get("precision_hint"))
+
+
+def quick(models: list[str], artifacts_dir: Path, calib: Path | None, duration: float, warmup: float) -> dict:
+    """fp32 export vs deployed int8 for every model, in its card's engine only, in one benchmark run."""
+    from edgezoo.artifact import now_iso
+    from edgezoo.bench import default_threads
+    from edgezoo.bench.machine import machine_info
+    from edgezoo.bench.report import document
+    from edgezoo.bench.run import SLICE_S, run_plan
+    from edgezoo.bench.targets import PlanRequest, make_plan
+
+    created = now_iso()
+    machine = machine_info()
+    plan = make_plan(
+        PlanRequest(
+            items=tuple(models),
+            engines=("onnxruntime", "openvino"),
+            precisions=("fp32", "int8"),
+            peers=(),
+            artifacts_dir=artifacts_dir,
+            calib=calib,
+        )
+    )
+    deployed: dict[str, tuple[str, str | None]] = {}
+    for t in plan.targets:
+        if t.precision == "int8":
+            card = json.loads(Path(t.card_path).read_text(encoding="utf-8"))
+            deployed.setdefault(t.model, _deployed(card))
+    keep = []
+    for t in plan.targets:
+        engine, hint = deployed.get(t.model, (None, None))
+        if t.engine != engine or t.device != "cpu":
+            continue
+        if t.precision == "int8" and t.ov_precision != hint:
+            continue  # the same int8 file under a precision hint its card does not deploy
+        keep.append(t)
+    dropped = len(plan.targets) - len(keep)
+    plan.targets = keep
+    threads = default_threads()
+    results, skipped = run_plan(plan, threads, [1], duration, warmup)
+    settings = {
+        "mode": "quick: each card's own engine, fp32 export vs deployed int8, no peers",
+        "threads": threads,
+        "streams": [1],
+        "duration_s": duration,
+        "warmup_s": warmup,
+        "artifacts_dir": str(artifacts_dir),
+        "calibration": str(calib) if calib else None,
+        "targets_not_in_quick_mode": dropped,
+        "slice_s": SLICE_S,
+        "targets": [t.to_dict() for t in plan.targets],
+    }
+    return document(results, plan.skipped + skipped, machine, settings, command_line(), created)
+
+
+def quick_rows(doc: dict) -> list[dict]:
+    """One row per model: fp32 and int8 median latency at each thread count, and their ratio."""
+    from edgezoo.zoo.registry import zoo_cards
+
+    cards = zoo_cards()
+    by: dict[str, dict] = {}
+    for r in doc["results"]:
+        if r.get("streams", 1) != 1 or r.get("batch", 1) != 1 or "latency_ms" not in r:
+            continue
+        row = by.setdefault(r["model"], {"model": r["model"], "engine": r["engine"]})
+        row[f"{r['precision']}_{r['threads']}t"] = r["latency_ms"]["median"]
+        if r["precision"] == "int8":
+            row["engine_precision"] = r.get("engine_precision")
+    order = {name: i for i, name in enumerate(cards)}
+    rows = sorted(by.values(), key=lambda row: (order.get(row["model"], len(order)), row["model"]))
+    for row in rows:
+        card = cards.get(row["model"])
+        row["family"] = card.family if card else "-"
+        for t in doc["settings"]["threads"]:
+            fp32, int8 = row.get(f"fp32_{t}t"), row.get(f"int8_{t}t")
+            row[f"speedup_{t}t"] = fp32 / int8 if fp32 and int8 else None
+    return rows
+
+
+def quick_markdown(doc: dict) -> str:
+    threads = doc["settings"]["threads"]
+    cpu = doc["machine"]["cpu"]
+    head = ["model", "family", "engine"]
+    for t in threads:
+        head += [f"fp32 ms {t}t", f"int8 ms {t}t", f"speed-up {t}t"]
+    lines = [
+        "# Whole-zoo speed: fp32 export vs deployed int8 (generated)",
+        "",
+        f"Machine: {cpu['model']}, {cpu['usable_cores']} usable cores, ISA flags: {', '.join(cpu['flags']) or 'none'}.",
+        f"Date: {doc['created']}. Load average at the start: {doc['machine'].get('load_average')}.",
+        f"Command: `{doc['command']}`",
+        "",
+        "Each model in the engine its shipped config deploys it in (the int8 card's `engine`), its fp32",
+        "export and its int8 artifact timed side by side in this one run (one worker process per target,",
+        "slices interleaved; median single-image latency, batch 1, one request in flight). OpenVINO runs",
+        "the fp32 export in f32 and the int8 artifact with its card's precision hint (`+hint`; none: the",
+        "engine's default). Random weights: latency does not depend on them. Speed-up = fp32 ms / int8 ms.",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "|".join("---" if i < 3 else "---:" for i in range(len(head))) + "|",
+    ]
+    slower = []
+    for row in quick_rows(doc):
+        hint = row.get("engine_precision")
+        cells = [row["model"], row["family"], row["engine"] + (f"+{hint}" if hint else "")]
+        for t in threads:
+            fp32, int8, up = row.get(f"fp32_{t}t"), row.get(f"int8_{t}t"), row.get(f"speedup_{t}t")
+            cells += [_f(fp32), _f(int8), f"{up:.2f}x" if up else "–"]
+            if up is not None and up < 1.0:
+                slower.append(f"{row['model']} ({t}t)")
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", f"int8 slower than fp32: {', '.join(slower) if slower else 'none'}."]
+    if doc["skipped"]:
+        lines += ["", "Not measured:", ""]
+        lines += [f"- {s['model']}: {s['what']} ({s['reason']})" for s in doc["skipped"]]
+    return "\n".join(lines) + "\n"
+
+
+def _f(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default=",".join(zoo_cards()), help="comma-separated (default: the whole zoo)")
@@ -36,10 +171,28 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=1.5)
     ap.add_argument("--warmup", type=float, default=0.3)
     ap.add_argument("--no-profile", action="store_true", help="skip the per-op profile of fastvit_t8")
-    ap.add_argument("--json-out", type=Path, default=HERE / "results" / "zoo_bench.json")
-    ap.add_argument("--md-out", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    ap.add_argument("--json-out", type=Path, default=None, help="default: results/zoo_bench.json (zoo_quick.json)")
+    ap.add_argument("--md-out", type=Path, default=None, help="default: docs/benchmarks.md (docs/zoo_speed.md)")
     ap.add_argument("--from-json", action="store_true", help="only rewrite the markdown from --json-out")
+    ap.add_argument("--quick", action="store_true", help="each card's own engine, fp32 vs int8, no peers")
     args = ap.parse_args()
+    if args.quick:
+        json_out = args.json_out or HERE / "results" / "zoo_quick.json"
+        md_out = args.md_out or ROOT / "docs" / "zoo_speed.md"
+        if args.from_json:
+            doc = json.loads(json_out.read_text(encoding="utf-8"))
+        else:
+            started = time.perf_counter()
+            models = [m for m in args.models.split(",") if m]
+            doc = quick(models, args.artifacts_dir, args.calib, args.duration, args.warmup)
+            doc["wall_s"] = time.perf_counter() - started
+            write_json(json_out, doc)
+        with atomic_path(md_out) as tmp:
+            tmp.write_text(quick_markdown(doc), encoding="utf-8")
+        print(f"wrote {md_out} and {json_out}", file=sys.stderr)
+        return
+    args.json_out = args.json_out or HERE / "results" / "zoo_bench.json"
+    args.md_out = args.md_out or ROOT / "docs" / "benchmarks.md"
 
     if args.from_json:  # e.g. after editing benchmarks/findings.md: no new measurement
         doc = json.loads(args.json_out.read_text(encoding="utf-8"))

@@ -81,7 +81,7 @@ def list_models(
         reasons.setdefault(m.reason, []).append(m.rdk_name)
     for reason, names in reasons.items():
         out.print(f"not available: {', '.join(names)}: {reason}", highlight=False)
-    out.print("X5: the RDK Model Zoo's board figures (RDK X5 BPU, int8, 224x224 NV12); X5 ms: one thread.", highlight=False)
+    out.print("X5: the RDK Model Zoo's board figures (BPU int8, 224x224 NV12); X5 ms: 1 thread.", highlight=False)
 
 
 @app.command()
