@@ -159,6 +159,68 @@ def quick_markdown(doc: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def write_results(doc: dict, artifacts_dir: Path, out_dir: Path) -> list[Path]:
+    """One results file per model (the schema ``edgezoo run`` writes, docs/eval.md) from the quick
+    run, so that ``edgezoo table --results OUT_DIR`` makes the zoo table from this one benchmark."""
+    from edgezoo.artifact import now_iso, read_artifact, versions
+    from edgezoo.bench.targets import deployed_label, find_int8
+    from edgezoo.pipeline.runner import bench_summary
+    from edgezoo.pipeline.table import RESULTS_FORMAT
+    from edgezoo.zoo.registry import get_card
+
+    written = []
+    for model in sorted({r["model"] for r in doc["results"]}):
+        card = get_card(model)
+        arts = {"fp32": read_artifact(artifacts_dir / f"{model}.onnx")}
+        int8 = find_int8(model, artifacts_dir)
+        if int8:
+            arts["int8"] = int8[0]
+        precisions = {}
+        for precision, art in arts.items():
+            mine = {"results": [r for r in doc["results"] if r["model"] == model]}
+            speed = bench_summary(mine, precision, deployed_label(art) if precision == "int8" else None)
+            precisions[precision] = {
+                "artifact": art.onnx_path.name,
+                "engine": (speed or {}).get("engine") or art.card.get("engine"),
+                "top1": None,
+                "top5": None,
+                "agreement_top1": None,
+                "accuracy_note": "random weights",
+                "latency_1t_ms": None,
+                "latency_mt_ms": None,
+                "threads_mt": None,
+                "fps": None,
+                **(speed or {"speed_note": "not measured"}),
+            }
+        fp32 = arts["fp32"].card
+        result = {
+            "edgezoo_results": RESULTS_FORMAT,
+            "model": model,
+            "timm_name": card.timm_name,
+            "created": now_iso(),
+            "command": doc["command"],
+            "versions": versions(),
+            "machine": doc["machine"],
+            "input_size": list(fp32["input"]["shape"][2:]),
+            "num_classes": card.num_classes,
+            "params_m": round(fp32["params"]["pytorch"] / 1e6, 3),
+            "weights": fp32.get("weights"),
+            "reference": card.reference,
+            "stages": {
+                "export": {"status": "ok"},
+                "quantize": {"status": "ok" if "int8" in arts else "skipped"},
+                "bench": {"status": "ok", "reason": "zoo_bench.py --quick: the card's engine, fp32 vs int8"},
+                "eval": {"status": "skipped", "reason": "random weights"},
+            },
+            "precisions": precisions,
+            "eval": None,
+        }
+        target = out_dir / f"{model}.json"
+        write_json(target, result)
+        written.append(target)
+    return written
+
+
 def _f(value: float | None) -> str:
     return "–" if value is None else f"{value:.2f}"
 
@@ -175,6 +237,12 @@ def main() -> None:
     ap.add_argument("--md-out", type=Path, default=None, help="default: docs/benchmarks.md (docs/zoo_speed.md)")
     ap.add_argument("--from-json", action="store_true", help="only rewrite the markdown from --json-out")
     ap.add_argument("--quick", action="store_true", help="each card's own engine, fp32 vs int8, no peers")
+    ap.add_argument(
+        "--results-dir",
+        type=Path,
+        default=HERE / "results" / "zoo_quick",
+        help="--quick: where to write one results file per model for `edgezoo table --results DIR`",
+    )
     args = ap.parse_args()
     if args.quick:
         json_out = args.json_out or HERE / "results" / "zoo_quick.json"
@@ -187,6 +255,7 @@ def main() -> None:
             doc = quick(models, args.artifacts_dir, args.calib, args.duration, args.warmup)
             doc["wall_s"] = time.perf_counter() - started
             write_json(json_out, doc)
+        write_results(doc, Path(doc["settings"]["artifacts_dir"]), args.results_dir)
         with atomic_path(md_out) as tmp:
             tmp.write_text(quick_markdown(doc), encoding="utf-8")
         print(f"wrote {md_out} and {json_out}", file=sys.stderr)

@@ -23,6 +23,7 @@ FAMILIES = {
     "edgenext": ["edgenext_xx_small", "edgenext_x_small", "edgenext_small", "edgenext_base"],
     "efficientformerv2": ["efficientformerv2_s0", "efficientformerv2_s1", "efficientformerv2_s2"],
     "efficientvit_msra": ["efficientvit_m5"],
+    "fasternet": ["fasternet_t0", "fasternet_t1", "fasternet_t2", "fasternet_s"],
     "convnext": ["convnext_atto"],
     "efficientnet": ["efficientnet_b2", "efficientnet_b3", "efficientnet_b4"],
     "mobilenetv3": ["mobilenetv3_large_100"],
@@ -67,8 +68,8 @@ def test_card_matches_timms_pretrained_config(name):
     assert card.family in FAMILIES and name in FAMILIES[card.family]
     timm_ref = card.reference["timm"]
     assert timm_ref["source"] and (timm_ref["top1"] is None or 70 < timm_ref["top1"] < 90)
-    # The board's parameter count is the ONNX model's, after BatchNorm folding: within 2% of PyTorch's.
-    assert card.params / 1e6 == pytest.approx(card.reference["rdk_x5"]["params_m"], rel=0.02)
+    # The board's parameter count (its ONNX model, BatchNorm folded, rounded): within 5% of PyTorch's.
+    assert card.params / 1e6 == pytest.approx(card.reference["rdk_x5"]["params_m"], rel=0.05)
 
 
 @pytest.mark.slow
@@ -85,13 +86,14 @@ def test_card_params_and_gmacs_match_the_built_model(name):
 
 def test_unavailable_models_are_data_with_a_reason_and_board_figures():
     missing = {m.rdk_name: m for m in unavailable_models()}
-    assert {"FasterNet_T0", "FasterNet_T1", "FasterNet_T2", "FasterNet_S"} <= set(missing)
+    assert "GoogLeNet" in missing
     for m in missing.values():
         assert "timm" in m.reason
         assert RDK_FIELDS <= set(m.rdk_x5)
         assert not timm.list_models(f"{m.rdk_name.lower()}*"), f"{m.rdk_name} is in timm now: give it a card"
-    with pytest.raises(EdgezooError, match="FasterNet_T0.*not available.*timm"):
-        get_card("FasterNet_T0")
+    assert not set(missing) & {c.rdk_name for c in zoo_cards().values()}
+    with pytest.raises(EdgezooError, match="GoogLeNet.*not available.*timm"):
+        get_card("googlenet")
 
 
 def test_rdk_names_find_their_cards():
@@ -106,13 +108,17 @@ def test_list_groups_by_family_and_shows_unavailable_models(cli):
     assert res.code == 0, res.err
     lines = res.out.splitlines()
     # Each family's name labels exactly one row: the first of its group.
+    rows = [[cell.strip() for cell in line.split("│")[1:-1]] for line in lines if line.count("│") > 2]
+    group_of, current = {}, None
+    for row in rows:  # the family cell labels the first row of a group and is blank below it
+        current = row[0] or current
+        group_of[row[1]] = current
     for family, names in FAMILIES.items():
-        labelled = [i for i, line in enumerate(lines) if f" {family} " in line.split("│")[1] + " "]
-        assert len(labelled) == 1, family
-        assert names[0] in lines[labelled[0]]
-    fasternet = [line for line in lines if "FasterNet_" in line]
-    assert len(fasternet) == 4 and all("not available" in line for line in fasternet)
-    assert "not in timm 1.0.31" in res.out
+        assert sum(row[0] == family for row in rows) == 1, family
+        assert all(group_of[name] == family for name in names), family
+    missing = [row for row in rows if row[2] == "GoogLeNet"]
+    assert len(missing) == 1 and missing[0][:2] == ["googlenet", "not available"]
+    assert "no GoogLeNet (Inception v1) in timm 1.0.31" in " ".join(res.out.split())
 
 
 def test_list_json_keeps_card_fields_and_adds_availability(cli):
@@ -125,15 +131,18 @@ def test_list_json_keeps_card_fields_and_adds_availability(cli):
     m5 = next(r for r in available if r["name"] == "efficientvit_m5")
     assert m5["rdk_name"] == "EfficientViT_MSRA_m5" and m5["reference"]["rdk_x5"]["fps"] == 174.7
     missing = [r for r in rows if not r["available"]]
-    assert {r["rdk_name"] for r in missing} >= {"FasterNet_T0", "FasterNet_S"}
-    assert all(r["reason"] and r["family"] == "fasternet" and r["name"] is None for r in missing)
+    assert {r["rdk_name"] for r in missing} >= {"GoogLeNet"}
+    assert all(r["reason"] and r["family"] and r["name"] is None for r in missing)
 
 
 def test_list_does_not_import_torch():
     import subprocess
     import sys
 
-    code = "import sys; from edgezoo.cli import main; sys.argv=['edgezoo','list']; main(); print('torch' in sys.modules)"
+    code = (
+        "import atexit, sys; atexit.register(lambda: print('torch' in sys.modules));"
+        " from edgezoo.cli import main; sys.argv = ['edgezoo', 'list']; main()"
+    )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip().endswith("False")

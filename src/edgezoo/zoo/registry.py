@@ -188,7 +188,7 @@ def get_card(name: str) -> ModelCard:
         return by_rdk_name[name.lower()]
     for missing in unavailable_models():
         if name.lower() == missing.rdk_name.lower():
-            raise EdgezooError(f"'{name}' is in the RDK Model Zoo but not available here: {missing.reason}")
+            raise EdgezooError(f"'{name}' ({missing.rdk_name}) is in the RDK Model Zoo, not available here: {missing.reason}")
     card = _timm_card(name)
     if card is None:
         hint = suggest(name)
