@@ -188,7 +188,8 @@ def get_card(name: str) -> ModelCard:
         return by_rdk_name[name.lower()]
     for missing in unavailable_models():
         if name.lower() == missing.rdk_name.lower():
-            raise EdgezooError(f"'{name}' ({missing.rdk_name}) is in the RDK Model Zoo, not available here: {missing.reason}")
+            why = f"is in the RDK Model Zoo, not available here: {missing.reason}"
+            raise EdgezooError(f"'{name}' ({missing.rdk_name}) {why}")
     card = _timm_card(name)
     if card is None:
         hint = suggest(name)
