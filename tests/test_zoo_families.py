@@ -185,3 +185,53 @@ def test_family_exports_and_quantizes_with_its_shipped_config(name, tmp_path, ph
 
     logits = session.run(FrontEnd(InputSpec.from_config(cfg.input, card), card).frames(frame))
     assert logits.shape == (1, 1000) and np.isfinite(logits).all()
+
+
+# --------------------------------------------------------------------------------------------
+# benchmarks/zoo_bench.py --quick: the table it writes from a benchmark document
+# --------------------------------------------------------------------------------------------
+
+
+def _zoo_bench():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "zoo_bench.py"
+    spec = importlib.util.spec_from_file_location("zoo_bench", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_quick_table_compares_int8_with_the_fastest_float_way():
+    zoo_bench = _zoo_bench()
+
+    def rec(model, precision, threads, ms, hint=None):
+        return {"model": model, "engine": "openvino", "precision": precision, "threads": threads, "streams": 1,
+                "batch": 1, "latency_ms": {"median": ms}, "engine_precision": hint}  # fmt: skip
+
+    fidelity = {"images": 60, "logit_cosine_mean": 0.9996, "logit_cosine_min": 0.9991}
+    doc = {
+        "created": "2026-12-02T10:00:00+00:00",
+        "command": "zoo_bench.py --quick",
+        "machine": {"cpu": {"model": "CPU X", "usable_cores": 2, "flags": ["avx2", "avx512_vnni"]}},
+        "settings": {"threads": [1, 2], "fidelity": {"efficientvit_m5": fidelity}},
+        "skipped": [],
+        "results": [
+            rec("efficientvit_m5", "fp32", 1, 12.0, "f32"),
+            rec("efficientvit_m5", "bf16", 1, 8.0, "bf16"),
+            rec("efficientvit_m5", "int8", 1, 4.0, "bf16"),
+            rec("efficientvit_m5", "fp32", 2, 7.0, "f32"),
+            rec("efficientvit_m5", "bf16", 2, 7.5, "bf16"),
+            rec("efficientvit_m5", "int8", 2, 7.7, "bf16"),
+        ],
+    }
+    (row,) = zoo_bench.quick_rows(doc)
+    assert row["fp32_1t"] == 8.0 and row["fp32_way_1t"] == "bf16"  # bf16 beat f32 at 1 thread
+    assert row["fp32_2t"] == 7.0 and row["fp32_way_2t"] == "fp32"
+    assert row["speedup_1t"] == pytest.approx(2.0) and row["speedup_2t"] == pytest.approx(7.0 / 7.7)
+    text = zoo_bench.quick_markdown(doc)
+    assert "ISA flags: avx2, avx512_vnni" in text and "`python benchmarks/zoo_bench.py --quick`" in text
+    assert "| efficientvit_m5 | efficientvit_msra | openvino+bf16 | 8.00 (bf16) | 4.00 | 2.00x |" in text
+    assert "0.9996 (min 0.9991)" in text
+    assert "int8 slower than fp32: efficientvit_m5 (2t)." in text
