@@ -117,7 +117,7 @@ def test_list_groups_by_family_and_shows_unavailable_models(cli):
         assert sum(row[0] == family for row in rows) == 1, family
         assert all(group_of[name] == family for name in names), family
     missing = [row for row in rows if row[2] == "GoogLeNet"]
-    assert len(missing) == 1 and missing[0][:2] == ["googlenet", "not available"]
+    assert len(missing) == 1 and missing[0][:2] == ["googlenet", "GoogLeNet: not available"]
     assert "no GoogLeNet (Inception v1) in timm 1.0.31" in " ".join(res.out.split())
 
 

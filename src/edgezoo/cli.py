@@ -48,13 +48,15 @@ def list_models(
         rows = [{**c.to_dict(), "available": True, "reason": None} for c in cards]
         print(json.dumps(rows + [m.to_dict() for m in missing], indent=2))
         return
-    table = Table(title="edgezoo models by family (any other timm classifier name works too)")
+    wide = out.width >= 120  # below that the RDK name column is left out so the figures stay whole
+    table = Table(title="edgezoo models by family, input 224x224 unless @ says (any timm classifier name works too)")
     table.add_column("family", style="bold", no_wrap=True)
     table.add_column("model", no_wrap=True)
-    table.add_column("RDK name", no_wrap=True)
-    table.add_column("input", no_wrap=True)
-    for col in ("params M", "GMACs", "timm Top-1", "X5 float", "X5 int8", "X5 ms"):
-        table.add_column(col, justify="right", no_wrap=True)
+    if wide:
+        table.add_column("RDK name", no_wrap=True)
+    for col, width in (("params\nM", 5), ("GMACs", 5), ("timm\nTop-1", 5), ("X5\nfloat", 5),
+                       ("X5\nint8", 5), ("X5 ms\n1t", 5)):  # fmt: skip
+        table.add_column(col, justify="right", no_wrap=True, min_width=width)
     groups: dict[str, list] = {}
     for item in [*cards, *missing]:
         groups.setdefault(item.family, []).append(item)
@@ -62,19 +64,23 @@ def list_models(
         for i, c in enumerate(items):
             available = not hasattr(c, "reason")
             rdk = c.reference.get("rdk_x5", {}) if available else c.rdk_x5
-            table.add_row(
-                family if i == 0 else "",
-                c.name if available else "[dim]not available[/]",
-                c.rdk_name or "-",
-                "x".join(map(str, c.img_size)) if available else "-",
+            if available:
+                size = "x".join(map(str, c.img_size))
+                name = c.name + ("" if size == "224x224" else f" @{size}")  # the zoo deploys at 224
+            else:
+                name = f"[dim]{c.rdk_name}: not available[/]"
+            cells = [family if i == 0 else "", name]
+            if wide:
+                cells.append(c.rdk_name or "-")
+            cells += [
                 _fmt(c.params and c.params / 1e6, ".2f") if available else _fmt(rdk.get("params_m"), ".2f"),
                 _fmt(c.gmacs, ".2f") if available else "-",
                 _fmt(c.reference.get("timm", {}).get("top1"), ".2f") if available else "-",
                 _fmt(rdk.get("float_top1"), ".2f"),
                 _fmt(rdk.get("quant_top1"), ".2f"),
                 _fmt(rdk.get("latency_1t_ms"), ".2f"),
-                end_section=i == len(items) - 1,
-            )
+            ]
+            table.add_row(*cells, end_section=i == len(items) - 1)
     out.print(table)
     reasons: dict[str, list[str]] = {}
     for m in missing:
