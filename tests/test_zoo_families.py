@@ -178,7 +178,9 @@ def test_family_exports_and_quantizes_with_its_shipped_config(name, tmp_path, ph
     assert outcome.checks == [] or all(c.held for c in outcome.checks), [c.detail for c in outcome.checks]
     if cfg.overrides()["op_types"]:
         assert outcome.checks, "a float op-type override must be checked in the engine's graph"
-    assert outcome.fidelity["images"] == 3 and outcome.fidelity["logit_cosine_mean"] > 0.9
+    # View 0 of a photo is the whole photo in both folders: the held-out set drops it (same bytes).
+    assert outcome.fidelity["images"] == len(outcome.held_out.crops) == 2
+    assert outcome.fidelity["logit_cosine_mean"] > 0.9
     session = open_session(outcome.artifact, "auto")
     frame = outcome.held_out.crops[0]
     from edgezoo.quantize.frontend import FrontEnd, InputSpec
