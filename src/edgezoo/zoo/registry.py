@@ -33,6 +33,7 @@ class ModelCard:
     crop_pct: float
     interpolation: str
     num_classes: int
+    rdk_name: str | None = None  # the model's name in the RDK Model Zoo, when it is one of the zoo's
     labels: str = "imagenet-1k"
     params: int | None = None
     gmacs: float | None = None
