@@ -76,8 +76,9 @@ def test_cnn_card_matches_timm_and_carries_the_board_figures(name):
     assert config.source == f"configs/{card.quantize_config}.yaml" and config.precision["default"] == "int8"
     model, _ = build_model(card)
     assert count_params(model) == card.params
-    # The board counts the deployed (reparameterized) parameters; so does the card's rdk_x5 block.
-    assert count_params(reparameterized(model)) / 1e6 == pytest.approx(rdk["params_m"], abs=0.15)
+    if not name.startswith(("mobilenetv2", "resnet")):  # those two are Horizon's own builds on the board
+        # The board counts the deployed (reparameterized) parameters of the same weights.
+        assert count_params(reparameterized(model)) / 1e6 == pytest.approx(rdk["params_m"], abs=0.15)
 
 
 @pytest.mark.parametrize("name", ["repvgg_a0", "mobilenetv2_100"])
