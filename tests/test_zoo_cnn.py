@@ -70,7 +70,7 @@ def test_cnn_card_matches_timm_and_carries_the_board_figures(name):
     assert card.rdk_name and card.family and card.source and card.license
     assert card.paper.get("url", "").startswith("https://arxiv.org/")
     rdk = card.reference["rdk_x5"]
-    assert RDK_KEYS <= set(rdk) and rdk["quant_top1"] <= rdk["float_top1"]
+    assert set(rdk) >= RDK_KEYS and rdk["quant_top1"] <= rdk["float_top1"]
     assert card.reference["timm"]["source"]
     config = load_config(card.quantize_config)
     assert config.source == f"configs/{card.quantize_config}.yaml" and config.precision["default"] == "int8"
@@ -88,7 +88,11 @@ def test_cnn_card_gmacs(name):
     assert count_gmacs(model, card.input_size) == pytest.approx(card.gmacs, abs=0.0015)
 
 
-@pytest.mark.parametrize("name", list(SMOKE))
+# Three families in the default suite (the cheapest), the other three slow-marked (about 10 s each).
+SLOW_SMOKE = ("repvit_m0_9", "repghostnet_100", "resnet18")
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW_SMOKE else n for n in SMOKE])
 def test_family_exports_folded_and_quantizes(name, image_sets, tmp_path):  # noqa: F811
     """Each family end to end at 96 px (a fifth of the work of 224 px): the reparameterizable ones
     export without BatchNorm and with fewer parameters than PyTorch has, the int8 artifact holds
@@ -103,7 +107,7 @@ def test_family_exports_folded_and_quantizes(name, image_sets, tmp_path):  # noq
     params = source.card["params"]
     if SMOKE[name]:
         assert params["pytorch_reparameterized"] < params["pytorch"]
-    assert params["onnx_initializers"] == params["pytorch_reparameterized"]
+    assert params["onnx_initializers"] <= params["pytorch_reparameterized"]  # BatchNorms folded by the exporter
     outcome = quantize_artifact(
         source,
         calib,
