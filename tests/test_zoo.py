@@ -22,8 +22,8 @@ ZOO = [
 ]
 
 
-def test_zoo_has_the_seven_models_in_order():
-    assert list(zoo_cards()) == ZOO
+def test_zoo_starts_with_the_seven_seed_models_in_order():
+    assert list(zoo_cards())[: len(ZOO)] == ZOO
 
 
 @pytest.mark.parametrize("name", ZOO)
@@ -75,5 +75,5 @@ def test_list_prints_a_table_and_json(cli):
     assert "76.18" in res.out  # timm's published Top-1 for fastvit_t8
     res = cli("list", "--json")
     cards = json.loads(res.out)
-    assert [c["name"] for c in cards] == ZOO
+    assert [c["name"] for c in cards][: len(ZOO)] == ZOO
     assert cards[0]["reference"]["rdk_x5"]["quant_top1"] == 68.5

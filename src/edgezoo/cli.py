@@ -44,30 +44,55 @@ def _fmt(value: object, spec: str = "") -> str:
 def list_models(
     as_json: Annotated[bool, typer.Option("--json", help="Print the model cards as JSON.")] = False,
 ) -> None:
-    """The zoo's models and what their cards say."""
-    from edgezoo.zoo.registry import zoo_cards
+    """The zoo's models by family, with the RDK X5 figures; zoo models edgezoo cannot build, with why."""
+    from edgezoo.zoo.registry import unavailable_models, zoo_cards
 
     cards = list(zoo_cards().values())
+    missing = unavailable_models()
     if as_json:
-        print(json.dumps([c.to_dict() for c in cards], indent=2))
+        rows = [{**c.to_dict(), "available": True, "reason": None} for c in cards]
+        print(json.dumps(rows + [m.to_dict() for m in missing], indent=2))
         return
-    table = Table(title="edgezoo models (any other timm classifier name works too)")
+    wide = out.width >= 120  # below that the RDK name column is left out so the figures stay whole
+    table = Table(title="edgezoo models by family, input 224x224 unless @ says (any timm classifier name works too)")
+    table.add_column("family", style="bold", no_wrap=True)
     table.add_column("model", no_wrap=True)
-    table.add_column("input", no_wrap=True)
-    for col in ("params M", "GMACs", "timm Top-1", "RDK X5 float", "RDK X5 int8"):
-        table.add_column(col, justify="right")
-    for c in cards:
-        rdk = c.reference.get("rdk_x5", {})
-        table.add_row(
-            c.name,
-            "x".join(map(str, c.img_size)),
-            _fmt(c.params and c.params / 1e6, ".2f"),
-            _fmt(c.gmacs, ".2f"),
-            _fmt(c.reference.get("timm", {}).get("top1")),
-            _fmt(rdk.get("float_top1")),
-            _fmt(rdk.get("quant_top1")),
-        )
+    if wide:
+        table.add_column("RDK name", no_wrap=True)
+    for col, width in (("params\nM", 5), ("GMACs", 5), ("timm\nTop-1", 5), ("X5\nfloat", 5),
+                       ("X5\nint8", 5), ("X5 ms\n1t", 5)):  # fmt: skip
+        table.add_column(col, justify="right", no_wrap=True, min_width=width)
+    groups: dict[str, list] = {}
+    for item in [*cards, *missing]:
+        groups.setdefault(item.family, []).append(item)
+    for family, items in groups.items():
+        for i, c in enumerate(items):
+            available = not hasattr(c, "reason")
+            rdk = c.reference.get("rdk_x5", {}) if available else c.rdk_x5
+            if available:
+                size = "x".join(map(str, c.img_size))
+                name = c.name + ("" if size == "224x224" else f" @{size}")  # the zoo deploys at 224
+            else:
+                name = f"[dim]{c.rdk_name}: not available[/]"
+            cells = [family if i == 0 else "", name]
+            if wide:
+                cells.append(c.rdk_name or "-")
+            cells += [
+                _fmt(c.params and c.params / 1e6, ".2f") if available else _fmt(rdk.get("params_m"), ".2f"),
+                _fmt(c.gmacs, ".2f") if available else "-",
+                _fmt(c.reference.get("timm", {}).get("top1"), ".2f") if available else "-",
+                _fmt(rdk.get("float_top1"), ".2f"),
+                _fmt(rdk.get("quant_top1"), ".2f"),
+                _fmt(rdk.get("latency_1t_ms"), ".2f"),
+            ]
+            table.add_row(*cells, end_section=i == len(items) - 1)
     out.print(table)
+    reasons: dict[str, list[str]] = {}
+    for m in missing:
+        reasons.setdefault(m.reason, []).append(m.rdk_name)
+    for reason, names in reasons.items():
+        out.print(f"not available: {', '.join(names)}: {reason}", highlight=False)
+    out.print("X5: the RDK Model Zoo's board figures (BPU int8, 224x224 NV12); X5 ms: 1 thread.", highlight=False)
 
 
 @app.command()

@@ -172,8 +172,9 @@ def caption(docs: list[dict[str, Any]]) -> list[str]:
     lines.append(
         "Speed columns are for the deployed precision in `timed` (int8 when quantized), run as its card"
         " says: the engine, and after `+` what OpenVINO ran the float operators in; multi-thread latency"
-        " uses the thread count in brackets. X5 columns: the seeds' RDK X5 figures (BPU, NV12 input);"
-        " timm Top-1: published ImageNet-1k accuracy (FastViT at 256 px)."
+        " uses the thread count in brackets. X5 columns: the RDK Model Zoo's X5 figures (BPU, NV12 input);"
+        " timm Top-1: published ImageNet-1k accuracy at timm's test size (not always the deployed 224: see each"
+        " card's reference.timm.img_size; FastViT 256, EdgeNeXt and ConvNeXt 288-320, EfficientNet-B2..B4 288-384)."
     )
     return lines
 

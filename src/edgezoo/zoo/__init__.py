@@ -12,6 +12,8 @@ _API = {
     "ModelCard": "registry",
     "get_card": "registry",
     "zoo_cards": "registry",
+    "unavailable_models": "registry",
+    "UnavailableModel": "registry",
     "suggest": "registry",
     "card_from_dict": "registry",
     "build_model": "models",

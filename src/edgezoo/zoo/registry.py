@@ -33,6 +33,7 @@ class ModelCard:
     crop_pct: float
     interpolation: str
     num_classes: int
+    rdk_name: str | None = None  # the model's name in the RDK Model Zoo, when it is one of the zoo's
     labels: str = "imagenet-1k"
     params: int | None = None
     gmacs: float | None = None
@@ -92,10 +93,45 @@ def card_from_dict(data: dict[str, Any], origin: str) -> ModelCard:
 
 
 @cache
+def _zoo_index() -> dict[str, Any]:
+    return yaml.safe_load(resources.files(_CARD_PACKAGE).joinpath("zoo.yaml").read_text(encoding="utf-8"))
+
+
+@dataclass(frozen=True)
+class UnavailableModel:
+    """A model of the RDK Model Zoo that edgezoo cannot build, kept so `edgezoo list` can say why."""
+
+    rdk_name: str
+    family: str
+    reason: str
+    rdk_x5: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": None,
+            "rdk_name": self.rdk_name,
+            "family": self.family,
+            "available": False,
+            "reason": self.reason,
+            "reference": {"rdk_x5": dict(self.rdk_x5)},
+        }
+
+
+@cache
+def unavailable_models() -> list[UnavailableModel]:
+    """The ``unavailable:`` entries of ``cards/zoo.yaml``: zoo models with no timm architecture."""
+    entries = _zoo_index().get("unavailable") or []
+    try:
+        return [UnavailableModel(**entry) for entry in entries]
+    except TypeError as exc:
+        raise EdgezooError(f"cards/zoo.yaml: invalid 'unavailable' entry ({exc})") from exc
+
+
+@cache
 def zoo_cards() -> dict[str, ModelCard]:
     """The cards shipped with the package, by name, in the order ``cards/zoo.yaml`` gives."""
     folder = resources.files(_CARD_PACKAGE)
-    order = yaml.safe_load(folder.joinpath("zoo.yaml").read_text(encoding="utf-8"))["models"]
+    order = _zoo_index()["models"]
     cards: dict[str, ModelCard] = {}
     for name in order:
         data = yaml.safe_load(folder.joinpath(f"{name}.yaml").read_text(encoding="utf-8"))
@@ -185,6 +221,13 @@ def get_card(name: str) -> ModelCard:
     arch = name.partition(".")[0]
     if arch in cards and cards[arch].timm_name == name:  # a zoo model named with its own tag
         return cards[arch]
+    by_rdk_name = {c.rdk_name.lower(): c for c in cards.values() if c.rdk_name}
+    if name.lower() in by_rdk_name:  # the RDK Model Zoo's own name, e.g. EfficientViT_MSRA_m5
+        return by_rdk_name[name.lower()]
+    for missing in unavailable_models():
+        if name.lower() == missing.rdk_name.lower():
+            why = f"is in the RDK Model Zoo, not available here: {missing.reason}"
+            raise EdgezooError(f"'{name}' ({missing.rdk_name}) {why}")
     card = _timm_card(name)
     if card is None:
         hint = suggest(name.partition(".")[0] or name)  # a tag never helps find the architecture
