@@ -8,7 +8,7 @@ measurement; in each round the configurations run back to back (1 Ray worker, 2 
 the local backend for reference), each engine at 1 thread, so that drift in the machine's
 background load spreads over all of them. Every configuration must give the same per-image top-5
 classes; the script fails otherwise. Writes benchmarks/results/ray_eval_bench.json and
-docs/ray_eval_bench.md. Run it alone: ``flock -x /tmp/edgezoo.cpu.lock python benchmarks/...``.
+docs/ray_eval_bench.md. Run it on an otherwise idle machine.
 """
 
 from __future__ import annotations

@@ -258,7 +258,7 @@ def main() -> None:
         write_doc(json.loads(RESULTS.read_text()))
         return
     sys.path.insert(0, str(ROOT / "src"))
-    from edgezoo.artifact import now_iso, versions
+    from edgezoo.artifact import command_line, now_iso, versions
     from edgezoo.bench.machine import machine_info
     from edgezoo.progress import track
 
@@ -274,8 +274,7 @@ def main() -> None:
         rows = [done.get(n) or previous.get(n) for _, _, n in MODELS]
         report = {
             "date": now_iso(),
-            "command": "flock -s /tmp/edgezoo.cpu.lock python benchmarks/sweep.py"
-            + (f" --only {args.only}" if only else ""),
+            "command": command_line(),
             "seconds": round(time.perf_counter() - start, 1),
             "machine": machine_info(),
             "versions": versions(),
