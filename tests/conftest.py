@@ -22,11 +22,13 @@ class CliResult:
 @pytest.fixture
 def cli(capsys, monkeypatch):
     """Run ``edgezoo ARGS...`` through the real entry point and capture what it prints."""
-    from edgezoo.cli import main
+    from edgezoo.cli import main, out
 
     def run(*args: str | Path) -> CliResult:
         monkeypatch.setattr(sys, "argv", ["edgezoo", *map(str, args)])
         monkeypatch.setenv("COLUMNS", "200")
+        # The console was made when edgezoo.cli was first imported, perhaps before COLUMNS was set.
+        monkeypatch.setattr(out, "width", 200)
         capsys.readouterr()
         try:
             main()

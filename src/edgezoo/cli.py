@@ -55,8 +55,9 @@ def list_models(
         return
     wide = out.width >= 120  # below that the RDK name column is left out so the figures stay whole
     table = Table(title="edgezoo models by family, input 224x224 unless @ says (any timm classifier name works too)")
-    table.add_column("family", style="bold", no_wrap=True)
-    table.add_column("model", no_wrap=True)
+    # Family and model names are what a reader scans for: never cut them, squeeze the figures instead.
+    table.add_column("family", style="bold", no_wrap=True, min_width=max(len(c.family) for c in cards))
+    table.add_column("model", no_wrap=True, min_width=max(len(c.name) for c in cards))
     if wide:
         table.add_column("RDK name", no_wrap=True)
     for col, width in (("params\nM", 5), ("GMACs", 5), ("timm\nTop-1", 5), ("X5\nfloat", 5),

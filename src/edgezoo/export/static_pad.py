@@ -20,6 +20,7 @@ The export check compares against the unmodified model, so it covers the swap.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -34,6 +35,53 @@ def _pair(v: int | tuple[int, ...]) -> tuple[int, int]:
     return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
 
 
+class _PaddedConv2d(nn.Conv2d):
+    """A convolution that pads its input by a constant amount first: the asymmetric "same" case.
+
+    Padding inside the layer's own forward keeps the ONNX node names the model had (``/conv_stem/Conv``),
+    which configs address by name (tf_efficientnet_lite0.yaml keeps its stem's output in float).
+    """
+
+    def __init__(self, source: nn.Conv2d, pad: list[int]) -> None:
+        super().__init__(
+            source.in_channels,
+            source.out_channels,
+            source.kernel_size,
+            stride=source.stride,
+            padding=0,
+            dilation=source.dilation,
+            groups=source.groups,
+            bias=source.bias is not None,
+        )
+        self.weight, self.bias = source.weight, source.bias
+        self.pad = tuple(pad)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(F.pad(x, self.pad))
+
+
+class _PaddedMaxPool2d(nn.MaxPool2d):
+    """Max pooling after a constant -inf pad (what MaxPool2dSame pads with), names kept as above."""
+
+    def __init__(self, source: nn.MaxPool2d, pad: list[int]) -> None:
+        super().__init__(source.kernel_size, source.stride, 0, source.dilation, ceil_mode=source.ceil_mode)
+        self.pad = tuple(pad)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(F.pad(x, self.pad, value=float("-inf")))
+
+
+class _PaddedAvgPool2d(nn.AvgPool2d):
+    """AvgPool2dSame: zeros padded first, then averaged over the whole window, zeros included."""
+
+    def __init__(self, source: nn.AvgPool2d, pad: list[int]) -> None:
+        super().__init__(source.kernel_size, source.stride, 0, source.ceil_mode, count_include_pad=True)
+        self.pad = tuple(pad)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(F.pad(x, self.pad))
+
+
 def _static(module: nn.Module, pad: list[int]) -> nn.Module:
     """A layer without input-dependent padding that computes what ``module`` did at the recorded size.
 
@@ -42,33 +90,30 @@ def _static(module: nn.Module, pad: list[int]) -> nn.Module:
     left, right, top, bottom = pad
     symmetric = left == right and top == bottom
     if isinstance(module, nn.Conv2d):
+        if not symmetric:
+            return _PaddedConv2d(module, pad)
         conv = nn.Conv2d(
             module.in_channels,
             module.out_channels,
             module.kernel_size,
             stride=module.stride,
-            padding=(top, left) if symmetric else 0,
+            padding=(top, left),
             dilation=module.dilation,
             groups=module.groups,
             bias=module.bias is not None,
         )
         conv.weight = module.weight
         conv.bias = module.bias
-        return conv if symmetric else nn.Sequential(nn.ZeroPad2d(pad), conv)
+        return conv
     if isinstance(module, nn.MaxPool2d):
+        if not symmetric:
+            return _PaddedMaxPool2d(module, pad)
         # MaxPool2d's own padding is -inf, exactly what MaxPool2dSame pads with; it may not exceed
         # half the kernel, which "same" padding never does.
-        pool = nn.MaxPool2d(
-            module.kernel_size,
-            module.stride,
-            padding=(top, left) if symmetric else 0,
-            dilation=module.dilation,
-            ceil_mode=module.ceil_mode,
+        return nn.MaxPool2d(
+            module.kernel_size, module.stride, padding=(top, left), dilation=module.dilation, ceil_mode=module.ceil_mode
         )
-        return pool if symmetric else nn.Sequential(nn.ConstantPad2d(pad, float("-inf")), pool)
-    # AvgPool2dSame pads with zeros and then averages over the whole window, zeros included.
-    pool = nn.AvgPool2d(module.kernel_size, module.stride, 0, module.ceil_mode, count_include_pad=True)
-    return nn.Sequential(nn.ZeroPad2d(pad), pool)
+    return _PaddedAvgPool2d(module, pad)
 
 
 def _pad_of(module: nn.Module, x: torch.Tensor) -> list[int]:
