@@ -148,7 +148,9 @@ def latency_ms(artifact: Artifact, engine: str, x: np.ndarray, runs: int = LATEN
 
 
 @dataclass
-class _Candidate:
+class BuiltCandidate:
+    """One built int8 graph and what was measured of it; `edgezoo tune` builds and compares several."""
+
     model: onnx.ModelProto  # front end + quantized model
     artifact: Artifact  # written to a temporary folder for the engines
     overrides: dict[str, str]
@@ -158,7 +160,7 @@ class _Candidate:
     engine_precision: str | None = None  # what the engine ran the float operators in
 
 
-class _Quantizer:
+class Quantizer:
     """One quantization job; ``build`` can run several times (``--auto``) on the same data."""
 
     def __init__(self, source: Artifact, config: QuantConfig, card: ModelCard, workdir: Path) -> None:
@@ -194,7 +196,7 @@ class _Quantizer:
             rgb = [core_front.model_input(c) for c in held_out.crops]
             self.rgb_reference = _logits(self.source, "onnxruntime", rgb)
 
-    def build(self, config: QuantConfig, tag: str) -> _Candidate:
+    def build(self, config: QuantConfig, tag: str) -> BuiltCandidate:
         overrides = resolve_overrides(self.float_model, config)
         quantized = frontend.prepend(quantize_graph(self.float_model, self.calib, config, overrides), self.spec)
         hint = config.engine["precision_hint"]  # overrides and fidelity are checked as deployed, with it
@@ -214,19 +216,19 @@ class _Quantizer:
         got, precision = _run(artifact, engine, self.frames) if self.frames else ([], None)
         vs_rgb = compare_logits(self.rgb_reference, got) if self.rgb_reference is not None else None
         end_to_end = compare_logits(self.reference, got)
-        return _Candidate(quantized, artifact, overrides, checks, end_to_end, vs_rgb, precision)
+        return BuiltCandidate(quantized, artifact, overrides, checks, end_to_end, vs_rgb, precision)
 
     def input_format_cost(self) -> dict[str, Any] | None:
         """Float on the decoded NV12 pixels against float on the RGB crops (no int8 involved)."""
         return compare_logits(self.rgb_reference, self.reference) if self.rgb_reference is not None else None
 
-    def layers(self, candidate: _Candidate) -> list[LayerError]:
+    def layers(self, candidate: BuiltCandidate) -> list[LayerError]:
         return layer_errors(frontend.prepend(self.float_model, self.spec), candidate.model, self.frames)
 
 
 def _auto(
-    job: _Quantizer, config: QuantConfig, first: _Candidate, target: float
-) -> tuple[_Candidate, QuantConfig, list[dict[str, Any]]]:
+    job: Quantizer, config: QuantConfig, first: BuiltCandidate, target: float
+) -> tuple[BuiltCandidate, QuantConfig, list[dict[str, Any]]]:
     """Raise the layers that lose most to quantization to float until top-1 agreement reaches ``target``.
 
     Each step sets the nodes reading the two activations with the lowest ``local_sqnr_db`` to float,
@@ -235,7 +237,7 @@ def _auto(
     """
     x = job.frames[0]
     engine = config.engine["runtime"]
-    tried: list[tuple[_Candidate, QuantConfig, float]] = [(first, config, latency_ms(first.artifact, engine, x))]
+    tried: list[tuple[BuiltCandidate, QuantConfig, float]] = [(first, config, latency_ms(first.artifact, engine, x))]
     base_ms = tried[0][2]
     history = [_step(0, [], first, base_ms, base_ms)]
     current, current_config = first, config
@@ -260,7 +262,7 @@ def _auto(
     if (current.end_to_end["top1_agreement"] or 0.0) >= target:
         return current, current_config, history
 
-    def rank(item: tuple[_Candidate, QuantConfig, float]) -> tuple[float, float, float]:
+    def rank(item: tuple[BuiltCandidate, QuantConfig, float]) -> tuple[float, float, float]:
         e2e = item[0].end_to_end
         return (-(e2e["top1_agreement"] or 0.0), -(e2e["logit_cosine_mean"] or 0.0), item[2])
 
@@ -272,7 +274,7 @@ def _auto(
     return best[0], best[1], history
 
 
-def _step(step: int, raised: list[str], candidate: _Candidate, ms: float, base_ms: float) -> dict[str, Any]:
+def _step(step: int, raised: list[str], candidate: BuiltCandidate, ms: float, base_ms: float) -> dict[str, Any]:
     return {
         "step": step,
         "raised": raised,
@@ -315,7 +317,7 @@ def quantize_artifact(
         raise EdgezooError(f"--target-agreement must be in (0, 1], got {target_agreement}")
     count = num_calib or config.calibration["count"]
     with tempfile.TemporaryDirectory(prefix="edgezoo-int8-") as tmp:
-        job = _Quantizer(source, config, card, Path(tmp))
+        job = Quantizer(source, config, card, Path(tmp))
         resolve_overrides(job.float_model, config)  # fail on unknown node names before any work
         calibration = calibration_set(calib_dir, card, count)
         held_out = held_out_set(holdout_dir, Path(calib_dir), calibration, card, num_holdout)
@@ -340,7 +342,7 @@ def quantize_artifact(
         if candidate.vs_rgb is not None:
             fidelity["vs_float_on_rgb"] = candidate.vs_rgb
             fidelity["nv12_input_cost_in_float"] = job.input_format_cost()
-        card_dict = _card(job, candidate, final_config, calibration, held_out, fidelity, history)
+        card_dict = int8_card(job, candidate, final_config, calibration, held_out, fidelity, history)
         if source_is_temporary:  # exported by this command from a model name, and not kept
             card_dict["source_artifact"]["file"] = None
             card_dict["source_artifact"]["note"] = "exported by this command (run edgezoo export to keep it)"
@@ -348,9 +350,9 @@ def quantize_artifact(
     return Outcome(artifact, fidelity, layers, candidate.checks, calibration, held_out, history)
 
 
-def _card(
-    job: _Quantizer,
-    candidate: _Candidate,
+def int8_card(  # the int8 artifact's JSON card; `edgezoo tune` writes its winner's with it
+    job: Quantizer,
+    candidate: BuiltCandidate,
     config: QuantConfig,
     calibration: ImageSet,
     held_out: ImageSet,

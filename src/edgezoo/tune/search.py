@@ -31,11 +31,11 @@ from edgezoo.progress import steps
 from edgezoo.quantize.api import (
     AUTO_LAYERS_PER_STEP,
     DEFAULT_HOLDOUT,
-    _Candidate,
-    _card,
-    _Quantizer,
+    BuiltCandidate,
+    Quantizer,
     config_for,
     held_out_set,
+    int8_card,
     model_card_of,
     output_path,
 )
@@ -92,7 +92,7 @@ class Tried:
     recipe: Recipe
     status: str = "not tried (budget)"  # ok | failed: ... | not tried (budget)
     config: QuantConfig | None = None
-    built: _Candidate | None = None
+    built: BuiltCandidate | None = None
     build_s: float | None = None
     latency_ms: float | None = None
     passes: bool = False
@@ -169,7 +169,7 @@ def as_faithful_as_shipped(ok: list[Tried], shipped: Tried) -> list[Tried]:
     ]
 
 
-def _auto_config(job: _Quantizer, shipped: QuantConfig, first: _Candidate) -> QuantConfig:
+def _auto_config(job: Quantizer, shipped: QuantConfig, first: BuiltCandidate) -> QuantConfig:
     """The shipped config with the consumers of the activations that lose most to int8 in float."""
     raised = set(shipped.overrides()["nodes"])
     # Only the integer ops reading an activation: raising a node that already runs in float (GELU
@@ -244,7 +244,7 @@ def tune_artifact(
     tried = [Tried(r) for r in recipes]
     measure_s = min(max(options.budget_s * MEASURE_SHARE, MEASURE_MIN_S), MEASURE_MAX_S)
     with tempfile.TemporaryDirectory(prefix="edgezoo-tune-") as tmp:
-        job = _Quantizer(source, shipped, card, Path(tmp))
+        job = Quantizer(source, shipped, card, Path(tmp))
         calibration = calibration_set(options.calib, card, options.num_calib or shipped.calibration["count"])
         held_out = held_out_set(options.holdout, Path(options.calib), calibration, card, options.num_holdout)
         if not held_out.crops:
@@ -308,7 +308,7 @@ def tune_artifact(
 
 
 def _write(
-    job: _Quantizer,
+    job: Quantizer,
     source: Artifact,
     options: TuneOptions,
     host: Host,
@@ -348,7 +348,7 @@ def _write(
     fidelity = report(e2e, [], "float export (onnxruntime) on the same decoded pixels", final.engine["runtime"])
     fidelity["engine_precision"] = best.built.engine_precision
     fidelity["layers_note"] = "not measured by tune: edgezoo quantize --config MODEL.tuned.yaml reports them"
-    card = _card(job, best.built, final, calibration, held_out, fidelity, [])
+    card = int8_card(job, best.built, final, calibration, held_out, fidelity, [])
     card["quantization"]["config_file"] = str(yaml_path)
     card["quantization"]["config_chain"] = [str(yaml_path)]
     if source_is_temporary:
