@@ -87,10 +87,12 @@ def make_images(root: Path, calib_per_photo: int, held_per_photo: int) -> dict[s
     return splits
 
 
-def interleaved_ms(runs: dict[str, tuple[object, np.ndarray]], rounds: int, per_round: int) -> dict[str, float]:
+def interleaved_ms(
+    runs: dict[str, tuple[object, np.ndarray]], rounds: int, per_round: int, warmup: int = 3
+) -> dict[str, float]:
     """Median ms per candidate; candidates alternate in each round so load hits them alike."""
     for session, x in runs.values():
-        for _ in range(3):
+        for _ in range(warmup):
             session.run(x)
     times: dict[str, list[float]] = {k: [] for k in runs}
     keys = list(runs)

@@ -16,13 +16,13 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+
+from quantize_targets import interleaved_ms  # noqa: E402  (sibling script: one interleaved timing loop)
 
 import edgezoo  # noqa: E402,F401  (torchvision shim before timm)
 from edgezoo.artifact import read_artifact  # noqa: E402
@@ -44,19 +44,7 @@ def time_model(artifacts: Path, model: str) -> dict[str, object]:
         "ov int8 default": (open_session(int8, "openvino", SessionOptions(threads=1, precision="default")), xi),
         "ort int8": (open_session(int8, "onnxruntime", SessionOptions(threads=1)), xi),
     }
-    for session, inp in ways.values():
-        for _ in range(WARMUP):
-            session.run(inp)
-    times: dict[str, list[float]] = {k: [] for k in ways}
-    keys = list(ways)
-    for r in range(ROUNDS):
-        for key in keys if r % 2 == 0 else keys[::-1]:
-            session, inp = ways[key]
-            for _ in range(PER_ROUND):
-                start = time.perf_counter()
-                session.run(inp)
-                times[key].append((time.perf_counter() - start) * 1e3)
-    result: dict[str, object] = {k: round(statistics.median(v), 3) for k, v in times.items()}
+    result: dict[str, object] = dict(interleaved_ms(ways, ROUNDS, PER_ROUND, warmup=WARMUP))
     fidelity = int8.card["quantization"]["fidelity"]
     result["logit_cosine_mean"] = fidelity["logit_cosine_mean"]
     result["top1_agreement"] = fidelity["top1_agreement"]
