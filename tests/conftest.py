@@ -24,11 +24,11 @@ def cli(capsys, monkeypatch):
     """Run ``edgezoo ARGS...`` through the real entry point and capture what it prints."""
     from edgezoo.cli import main, out
 
-    def run(*args: str | Path) -> CliResult:
+    def run(*args: str | Path, width: int = 200) -> CliResult:
         monkeypatch.setattr(sys, "argv", ["edgezoo", *map(str, args)])
-        monkeypatch.setenv("COLUMNS", "200")
+        monkeypatch.setenv("COLUMNS", str(width))
         # The console was made when edgezoo.cli was first imported, perhaps before COLUMNS was set.
-        monkeypatch.setattr(out, "width", 200)
+        monkeypatch.setattr(out, "width", width)
         capsys.readouterr()
         try:
             main()

@@ -9,8 +9,8 @@ from PIL import Image
 
 from edgezoo.errors import EdgezooError
 from edgezoo.pipeline.runner import bench_summary
-from edgezoo.pipeline.table import Point, pareto_front, plot_points, read_results, table_rows
-from edgezoo.zoo.registry import get_card
+from edgezoo.pipeline.table import Point, coverage, pareto_front, plot_points, read_results, table_rows
+from edgezoo.zoo.registry import get_card, unavailable_models, zoo_cards
 
 
 def _doc(model: str, fp32: dict, int8: dict | None = None, **extra) -> dict:
@@ -181,3 +181,18 @@ def test_timed_names_what_openvino_ran_the_float_operators_in():
     assert row[6] == "int8 openvino+bf16"
     (row,) = table_rows([_doc("fastvit_t8", _speed(9.0), _speed(3.0))])
     assert row[6] == "int8 onnxruntime"
+
+
+def test_a_partial_zoo_table_names_what_it_leaves_out(cli, results, tmp_path):
+    docs, _ = read_results(results)
+    lines = coverage(docs)
+    absent = [n for n in zoo_cards() if n not in {"fastvit_t8", "tf_efficientnet_lite0", "efficientformer_l1"}]
+    assert lines[0] == f"Zoo cards with no results here ({len(absent)}): {', '.join(absent)}."
+    missing = unavailable_models()
+    assert len(lines) == 1 + len(missing) and missing
+    assert all(line.startswith(f"Not available: {m.rdk_name} (X5 Top-1 ") for line, m in zip(lines[1:], missing, strict=True))
+    md = tmp_path / "t.md"
+    assert cli("table", "--results", results, "--md", md).code == 0
+    assert lines[0] in md.read_text()
+    # Models outside the zoo only: no zoo to compare with, nothing said.
+    assert coverage([{"model": "resnet34"}]) == []

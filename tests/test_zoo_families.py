@@ -121,6 +121,24 @@ def test_list_groups_by_family_and_shows_unavailable_models(cli):
     assert "no GoogLeNet (Inception v1) in timm 1.0.31" in " ".join(res.out.split())
 
 
+def test_list_fits_an_80_column_terminal_uncut(cli):
+    res = cli("list", width=80)
+    assert res.code == 0, res.err
+    table = [line for line in res.out.splitlines() if "│" in line]
+    assert table and max(len(line) for line in table) <= 80
+    # Every model name and every figure is whole: each card's row carries its params and X5 figures.
+    for card in zoo_cards().values():
+        row = next(line for line in table if line.split("│")[0].strip().split(" @")[0] == card.name)
+        cells = [c.strip() for c in row.split("│")]
+        assert cells[1] == f"{card.params / 1e6:.2f}", card.name
+        x5 = card.reference.get("rdk_x5", {})
+        if x5.get("latency_1t_ms") is not None:
+            assert cells[-1] == f"{x5['latency_1t_ms']:.2f}", card.name
+    # Families are rows of their own, in the model column.
+    families = {c.family for c in zoo_cards().values()}
+    assert families <= {line.split("│")[0].strip() for line in table}
+
+
 def test_list_json_keeps_card_fields_and_adds_availability(cli):
     res = cli("list", "--json")
     assert res.code == 0, res.err

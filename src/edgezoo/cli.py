@@ -54,9 +54,16 @@ def list_models(
         print(json.dumps(rows + [m.to_dict() for m in missing], indent=2))
         return
     wide = out.width >= 120  # below that the RDK name column is left out so the figures stay whole
-    table = Table(title="edgezoo models by family, input 224x224 unless @ says (any timm classifier name works too)")
+    # Below 100 columns the family gets a row of its own instead of a column, so that model names and
+    # every figure still fit an 80-column terminal uncut.
+    narrow = out.width < 100
+    table = Table(
+        title="edgezoo models by family, input 224x224 unless @ says (any timm classifier name works too)",
+        show_edge=not narrow,
+    )
     # Family and model names are what a reader scans for: never cut them, squeeze the figures instead.
-    table.add_column("family", style="bold", no_wrap=True, min_width=max(len(c.family) for c in cards))
+    if not narrow:
+        table.add_column("family", style="bold", no_wrap=True, min_width=max(len(c.family) for c in cards))
     table.add_column("model", no_wrap=True, min_width=max(len(c.name) for c in cards))
     if wide:
         table.add_column("RDK name", no_wrap=True)
@@ -67,15 +74,19 @@ def list_models(
     for item in [*cards, *missing]:
         groups.setdefault(item.family, []).append(item)
     for family, items in groups.items():
+        if narrow:
+            table.add_row(f"[bold]{family}[/]", *[""] * 6)
         for i, c in enumerate(items):
             available = not hasattr(c, "reason")
             rdk = c.reference.get("rdk_x5", {}) if available else c.rdk_x5
             if available:
                 size = "x".join(map(str, c.img_size))
-                name = c.name + ("" if size == "224x224" else f" @{size}")  # the zoo deploys at 224
+                name = c.name + ("" if size == "224x224" else f" @{c.img_size[0]}")  # the zoo deploys at 224
             else:
                 name = f"[dim]{c.rdk_name}: not available[/]"
-            cells = [family if i == 0 else "", name]
+            cells = [("  " if narrow else "") + name]
+            if not narrow:
+                cells.insert(0, family if i == 0 else "")
             if wide:
                 cells.append(c.rdk_name or "-")
             cells += [
@@ -762,7 +773,7 @@ def table_command(
             out.print(f"[bold]{row[0]}[/]")
             for col, cell in zip(report.COLUMNS[1:], row[1:], strict=True):
                 out.print(f"  {col}: {cell}")
-    for line in report.caption(docs):
+    for line in [*report.caption(docs), *report.coverage(docs)]:
         out.print(f"[dim]{line}[/]")
     if md is not None:
         report.write_markdown(docs, md, command_line())

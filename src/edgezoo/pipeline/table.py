@@ -172,10 +172,34 @@ def caption(docs: list[dict[str, Any]]) -> list[str]:
     lines.append(
         "Speed columns are for the deployed precision in `timed` (int8 when quantized), run as its card"
         " says: the engine, and after `+` what OpenVINO ran the float operators in; multi-thread latency"
-        " uses the thread count in brackets. X5 columns: the RDK Model Zoo's X5 figures (BPU, NV12 input);"
+        " uses the thread count in brackets; FPS: the best throughput measured at any thread and stream"
+        " count (one request in flight where only that was run). X5 columns: the RDK Model Zoo's X5"
+        " figures (BPU, NV12 input);"
         " timm Top-1: published ImageNet-1k accuracy at timm's test size (not always the deployed 224: see each"
         " card's reference.timm.img_size; FastViT 256, EdgeNeXt and ConvNeXt 288-320, EfficientNet-B2..B4 288-384)."
     )
+    return lines
+
+
+def coverage(docs: list[dict[str, Any]]) -> list[str]:
+    """What of the zoo the table leaves out, so that a partial table never reads as the whole zoo:
+    zoo cards with no results file in the folder, and the zoo's models that edgezoo cannot build (with
+    the board's figures and why)."""
+    from edgezoo.zoo.registry import unavailable_models, zoo_cards
+
+    have = {str(d.get("model")) for d in docs}
+    if not have & set(zoo_cards()):
+        return []  # a table of models outside the zoo: nothing to compare with
+    lines = []
+    if absent := [name for name in zoo_cards() if name not in have]:
+        lines.append(f"Zoo cards with no results here ({len(absent)}): {', '.join(absent)}.")
+    for m in unavailable_models():
+        x5 = m.rdk_x5
+        figures = (
+            f"X5 Top-1 {_num(x5.get('float_top1'), '.2f')} / {_num(x5.get('quant_top1'), '.2f')},"
+            f" {_num(x5.get('latency_1t_ms'), '.2f')} ms 1t"
+        )
+        lines.append(f"Not available: {m.rdk_name} ({figures}): {m.reason}.")
     return lines
 
 
@@ -183,7 +207,7 @@ def markdown(docs: list[dict[str, Any]], command: str | None = None) -> str:
     head = "| " + " | ".join(COLUMNS) + " |"
     rule = "|" + "|".join("---" if i == 0 else "---:" for i in range(len(COLUMNS))) + "|"
     body = ["| " + " | ".join(row) + " |" for row in table_rows(docs)]
-    tail = ["", *caption(docs)]
+    tail = ["", *caption(docs), *coverage(docs)]
     if command:
         tail.append(f"Made with: `{command}`")
     return "\n".join([head, rule, *body, *tail]) + "\n"
