@@ -42,14 +42,6 @@ def _isa(doc: dict) -> str:
     return f"{cpu.get('isa') or isa_class(cpu.get('arch', 'x86_64'), cpu['flags'])} ({cpu['model']})"
 
 
-def _deployed(card: dict) -> tuple[str, str | None]:
-    """The engine an int8 artifact card deploys in, and the OpenVINO row hint it runs under."""
-    from edgezoo.bench.targets import _row_hint
-
-    engine = str(card.get("engine", "onnxruntime"))
-    return engine, _row_hint(engine, card.get("precision_hint"))
-
-
 def quick(models: list[str], artifacts_dir: Path, calib: Path | None, duration: float, warmup: float) -> dict:
     """fp32 export vs deployed int8 for every model, in its card's engine only, in one benchmark run."""
     from edgezoo.artifact import now_iso
@@ -57,7 +49,7 @@ def quick(models: list[str], artifacts_dir: Path, calib: Path | None, duration: 
     from edgezoo.bench.machine import machine_info
     from edgezoo.bench.report import document
     from edgezoo.bench.run import SLICE_S, run_plan
-    from edgezoo.bench.targets import PlanRequest, make_plan
+    from edgezoo.bench.targets import PlanRequest, deployed_way, make_plan
 
     created = now_iso()
     machine = machine_info()
@@ -76,7 +68,7 @@ def quick(models: list[str], artifacts_dir: Path, calib: Path | None, duration: 
     for t in plan.targets:
         if t.precision == "int8":
             card = json.loads(Path(t.card_path).read_text(encoding="utf-8"))
-            deployed.setdefault(t.model, _deployed(card))
+            deployed.setdefault(t.model, deployed_way(card))
             f = card.get("quantization", {}).get("fidelity", {})
             keys = ("images", "logit_cosine_mean", "logit_cosine_min", "top1_agreement", "top5_overlap")
             fidelity.setdefault(t.model, {k: f.get(k) for k in keys})

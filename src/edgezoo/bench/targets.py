@@ -109,11 +109,16 @@ def _row_hint(engine: str, hint: str | None) -> str | None:
     return hint or (ENGINE_DEFAULT if engine == "openvino" else None)
 
 
+def deployed_way(card: dict[str, Any]) -> tuple[str, str | None]:
+    """The engine an artifact card deploys in, and the OpenVINO precision hint its bench row runs under."""
+    engine = str(card.get("engine", "onnxruntime"))
+    return engine, _row_hint(engine, card.get("precision_hint"))
+
+
 def deployed_label(artifact: Artifact) -> str:
     """The bench row label of an artifact run as its card says: its engine, and its precision hint."""
     card = artifact.card
-    engine = str(card.get("engine", "onnxruntime"))
-    hint = _row_hint(engine, card.get("precision_hint"))
+    engine, hint = deployed_way(card)
     return Target(artifact.model_name, EDGEZOO, engine, str(card.get("precision")), "cpu", "", "", hint).label
 
 
