@@ -26,24 +26,34 @@ def test_zoo_starts_with_the_seven_seed_models_in_order():
     assert list(zoo_cards())[: len(ZOO)] == ZOO
 
 
-@pytest.mark.parametrize("name", ZOO)
-def test_card_matches_timm_and_the_built_model(name):
+@pytest.mark.parametrize("name", list(zoo_cards()))
+def test_card_matches_timms_pretrained_config(name):
+    """Every card's preprocessing is what timm's pretrained config for its tag says (one check for the
+    whole zoo; the family test files check only what is particular to their families)."""
     card = get_card(name)
     cfg = timm.models.get_pretrained_cfg(card.timm_name)
-    assert cfg is not None and f"{cfg.architecture}.{cfg.tag}" == card.timm_name
+    assert cfg is not None and f"{cfg.architecture}.{cfg.tag}" == card.timm_name == f"{name}.{cfg.tag}"
     assert card.mean == pytest.approx(cfg.mean) and card.std == pytest.approx(cfg.std)
     assert card.crop_pct == pytest.approx(cfg.crop_pct)
     assert card.interpolation == cfg.interpolation
     assert card.num_classes == cfg.num_classes == 1000
+    # Every row of the RDK X5 table is 224x224: models whose native size differs are deployed at 224.
     assert card.input_size == (3, 224, 224)
+    assert card.family and card.source and card.license
+    for ref in card.reference.values():
+        assert ref.get("source"), f"{name}: reference figure without a source"
+    top1 = card.reference.get("timm", {}).get("top1")
+    assert top1 is None or 65 < top1 < 90
+
+
+@pytest.mark.parametrize("name", ZOO)
+def test_seed_card_matches_the_built_model(name):
+    card = get_card(name)
     model, source = build_model(card)
     assert source.kind == "random"
     assert count_params(model) == card.params
     assert count_gmacs(model, card.input_size) == pytest.approx(card.gmacs, abs=0.0015)
     assert card.paper.get("url", "").startswith("https://arxiv.org/")
-    assert card.source and card.license
-    for ref in card.reference.values():
-        assert ref.get("source"), f"{name}: reference figure without a source"
 
 
 def test_transformer_cards_carry_both_reference_rows():

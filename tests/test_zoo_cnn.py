@@ -12,7 +12,6 @@ from dataclasses import replace
 
 import onnx
 import pytest
-import timm
 import torch
 from test_quantize import image_sets  # noqa: F401  (module fixture: calibration / held-out photo views)
 
@@ -59,19 +58,13 @@ def test_cnn_families_are_one_block_of_the_zoo_in_order():
 
 
 @pytest.mark.parametrize("name", CNN)
-def test_cnn_card_matches_timm_and_carries_the_board_figures(name):
+def test_cnn_card_carries_the_board_figures_and_the_deployed_parameter_count(name):
+    """(timm's pretrained config is checked for every card in test_zoo.py.)"""
     card = get_card(name)
-    cfg = timm.models.get_pretrained_cfg(card.timm_name)
-    assert cfg is not None and f"{cfg.architecture}.{cfg.tag}" == card.timm_name == f"{name}.{cfg.tag}"
-    assert card.mean == pytest.approx(cfg.mean) and card.std == pytest.approx(cfg.std)
-    assert card.crop_pct == pytest.approx(cfg.crop_pct)
-    assert card.interpolation == cfg.interpolation
-    assert card.input_size == (3, 224, 224) and card.num_classes == 1000
-    assert card.rdk_name and card.family and card.source and card.license
+    assert card.rdk_name
     assert card.paper.get("url", "").startswith("https://arxiv.org/")
     rdk = card.reference["rdk_x5"]
     assert set(rdk) >= RDK_KEYS and rdk["quant_top1"] <= rdk["float_top1"]
-    assert card.reference["timm"]["source"]
     config = load_config(card.quantize_config)
     assert config.source == f"configs/{card.quantize_config}.yaml" and config.precision["default"] == "int8"
     model, _ = build_model(card)

@@ -55,19 +55,10 @@ def test_every_card_has_board_figures_or_says_why_not_and_a_config_that_loads(na
 
 
 @pytest.mark.parametrize("name", MINE)
-def test_card_matches_timms_pretrained_config(name):
+def test_card_family_and_board_parameter_count(name):
+    """(timm's pretrained config is checked for every card in test_zoo.py.)"""
     card = get_card(name)
-    cfg = timm.models.get_pretrained_cfg(card.timm_name)
-    assert cfg is not None and f"{cfg.architecture}.{cfg.tag}" == card.timm_name
-    assert card.mean == pytest.approx(cfg.mean) and card.std == pytest.approx(cfg.std)
-    assert card.crop_pct == pytest.approx(cfg.crop_pct)
-    assert card.interpolation == cfg.interpolation
-    assert card.num_classes == cfg.num_classes == 1000
-    # Every row of the RDK X5 table is 224x224: models whose native size differs are deployed at 224.
-    assert card.input_size == (3, 224, 224)
     assert card.family in FAMILIES and name in FAMILIES[card.family]
-    timm_ref = card.reference["timm"]
-    assert timm_ref["source"] and (timm_ref["top1"] is None or 70 < timm_ref["top1"] < 90)
     # The board's parameter count (its ONNX model, BatchNorm folded, rounded): within 5% of PyTorch's.
     assert card.params / 1e6 == pytest.approx(card.reference["rdk_x5"]["params_m"], rel=0.05)
 
@@ -241,17 +232,19 @@ def test_quick_table_compares_int8_with_the_fastest_float_way():
             rec("efficientvit_m5", "fp32", 1, 12.0, "f32"),
             rec("efficientvit_m5", "bf16", 1, 8.0, "bf16"),
             rec("efficientvit_m5", "int8", 1, 4.0, "bf16"),
-            rec("efficientvit_m5", "fp32", 2, 7.0, "f32"),
+            rec("efficientvit_m5", "fp32", 2, 7.9, "f32"),
             rec("efficientvit_m5", "bf16", 2, 7.5, "bf16"),
             rec("efficientvit_m5", "int8", 2, 7.7, "bf16"),
         ],
     }
     (row,) = zoo_bench.quick_rows(doc)
     assert row["fp32_1t"] == 8.0 and row["fp32_way_1t"] == "bf16"  # bf16 beat f32 at 1 thread
-    assert row["fp32_2t"] == 7.0 and row["fp32_way_2t"] == "fp32"
-    assert row["speedup_1t"] == pytest.approx(2.0) and row["speedup_2t"] == pytest.approx(7.0 / 7.7)
+    assert row["fp32_2t"] == 7.5 and row["f32_2t"] == 7.9 and row["f32_1t"] == 12.0
+    assert row["speedup_1t"] == pytest.approx(2.0) and row["speedup_2t"] == pytest.approx(7.5 / 7.7)
     text = zoo_bench.quick_markdown(doc)
     assert "ISA flags: avx2, avx512_vnni" in text and "`python benchmarks/zoo_bench.py --quick`" in text
     assert "| efficientvit_m5 | efficientvit_msra | openvino+bf16 | 8.00 (bf16) | 4.00 | 2.00x |" in text
     assert "0.9996 (min 0.9991)" in text
-    assert "int8 slower than fp32: efficientvit_m5 (2t)." in text
+    # Slower than bf16 at 2 threads, faster than the export run in float32 at both thread counts.
+    assert "int8 slower than the fastest float way above: efficientvit_m5 (2t)." in text
+    assert "int8 slower than the fp32 export run in float32: none." in text
