@@ -10,7 +10,7 @@ import io
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import numpy as np
 import onnx
@@ -135,6 +135,7 @@ class Exported:
     initializer_params: int
     rewritten: list[str]
     frozen: list[str]  # TF 'same' padding layers replaced by fixed padding (static_pad)
+    dynamic_batch: bool = False
 
 
 def export_model(
@@ -188,7 +189,9 @@ def export_model(
             f"{card.name}: ONNX output differs from PyTorch on {c.input}"
             f" (max abs diff {c.max_abs_diff:.2e}, cosine {c.cosine:.6f}); nothing written"
         )
-    return Exported(onnx_model, checks, model, deployed, source, size, opset, initializer_params, rewritten, frozen)
+    return Exported(
+        onnx_model, checks, model, deployed, source, size, opset, initializer_params, rewritten, frozen, dynamic_batch
+    )
 
 
 def check_record(checks: list[CheckResult]) -> dict[str, Any]:
@@ -200,33 +203,27 @@ def check_record(checks: list[CheckResult]) -> dict[str, Any]:
     }
 
 
+class ExportOptions(TypedDict, total=False):
+    """The keyword options of :func:`export_model`, passed through unchanged by :func:`export`."""
+
+    weights: str | Path | None
+    pretrained: bool
+    img_size: int | None
+    opset: int
+    dynamic_batch: bool
+    rewrite: bool
+
+
 def export(
-    card: ModelCard,
-    *,
-    weights: str | Path | None = None,
-    pretrained: bool = False,
-    img_size: int | None = None,
-    opset: int = 17,
-    dynamic_batch: bool = False,
-    rewrite: bool = True,
-    out_dir: Path = Path("artifacts"),
+    card: ModelCard, *, out_dir: Path = Path("artifacts"), **options: Unpack[ExportOptions]
 ) -> tuple[Artifact, list[CheckResult]]:
     """Export ``card``'s model to ``out_dir/<name>.onnx`` with its card, or raise EdgezooError.
 
-    ``rewrite`` applies the exact grouped-convolution rewrite (:mod:`edgezoo.export.rewrite`) before the
-    check against PyTorch, so the check covers it too.
+    ``options`` are :func:`export_model`'s (weights, pretrained, img_size, opset, dynamic_batch,
+    rewrite); the artifact card records what they resolved to.
     """
     with steps(f"export {card.name}", total=5) as progress:
-        done = export_model(
-            card,
-            weights=weights,
-            pretrained=pretrained,
-            img_size=img_size,
-            opset=opset,
-            dynamic_batch=dynamic_batch,
-            rewrite=rewrite,
-            progress=progress,
-        )
+        done = export_model(card, progress=progress, **options)
         progress.next("write artifact")
         artifact_card = {
             "kind": "export",
@@ -236,17 +233,17 @@ def export(
             "created": now_iso(),
             "command": command_line(),
             "weights": done.source.to_dict(),
-            "opset": opset,
+            "opset": done.opset,
             "input": {
                 "name": INPUT_NAME,
-                "shape": ["batch" if dynamic_batch else 1, 3, *done.size],
+                "shape": ["batch" if done.dynamic_batch else 1, 3, *done.size],
                 "layout": "NCHW",
                 "dtype": "float32",
                 "format": "rgb_normalized",
             },
             "output": {
                 "name": OUTPUT_NAME,
-                "shape": ["batch" if dynamic_batch else 1, card.num_classes],
+                "shape": ["batch" if done.dynamic_batch else 1, card.num_classes],
                 "dtype": "float32",
                 "meaning": f"{card.labels} logits (softmax gives probabilities)",
             },
