@@ -28,11 +28,11 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +49,7 @@ from edgezoo.inputs.samples import more_photos, sample_photos, write_photo_varia
 from edgezoo.quantize.api import model_card_of, quantize_artifact  # noqa: E402
 from edgezoo.quantize.config import QuantConfig, load_config  # noqa: E402
 from edgezoo.quantize.frontend import PREFIX, FrontEnd, InputSpec  # noqa: E402
+from edgezoo.runtime import timing  # noqa: E402
 from edgezoo.runtime.engines import SessionOptions, engine_precision, open_session  # noqa: E402
 from edgezoo.zoo.registry import get_card  # noqa: E402
 
@@ -90,20 +91,10 @@ def make_images(root: Path, calib_per_photo: int, held_per_photo: int) -> dict[s
 def interleaved_ms(
     runs: dict[str, tuple[object, np.ndarray]], rounds: int, per_round: int, warmup: int = 3
 ) -> dict[str, float]:
-    """Median ms per candidate; candidates alternate in each round so load hits them alike."""
-    for session, x in runs.values():
-        for _ in range(warmup):
-            session.run(x)
-    times: dict[str, list[float]] = {k: [] for k in runs}
-    keys = list(runs)
-    for r in range(rounds):
-        for key in keys if r % 2 == 0 else keys[::-1]:
-            session, x = runs[key]
-            for _ in range(per_round):
-                start = time.perf_counter()
-                session.run(x)
-                times[key].append((time.perf_counter() - start) * 1e3)
-    return {k: round(statistics.median(v), 3) for k, v in times.items()}
+    """Median ms per candidate (session, input), timed by edgezoo's own interleaved loop."""
+    calls = {k: partial(session.run, x) for k, (session, x) in runs.items()}  # type: ignore[attr-defined]
+    ms = timing.interleaved_ms(calls, rounds=rounds, per_round=per_round, warmup=warmup)
+    return {k: round(v, 3) for k, v in ms.items()}
 
 
 def same_core(a: Path, b: Path) -> bool:

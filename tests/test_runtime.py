@@ -137,3 +137,26 @@ def test_an_int8_cards_precision_hint_reaches_its_own_engine(lite0_artifact):
     own = open_session(hinted, "openvino", SessionOptions(precision="default"))  # the engine's, not the card's
     assert "INFERENCE_PRECISION_HINT" not in own.config
     assert open_session(hinted, "onnxruntime").engine == "onnxruntime"
+
+
+def test_interleaved_timing_alternates_the_order_and_counts_each_call():
+    import time
+
+    from edgezoo.runtime.timing import interleaved_ms
+
+    calls: list[str] = []
+
+    def way(name: str, seconds: float):
+        def run() -> None:
+            calls.append(name)
+            time.sleep(seconds)
+
+        return run
+
+    ms = interleaved_ms({"slow": way("slow", 0.004), "fast": way("fast", 0.001)}, rounds=2, per_round=2, warmup=1)
+    assert ms["slow"] >= 4.0 and ms["fast"] >= 1.0
+    # One warm-up each, then round 1 in order and round 2 reversed, two calls per candidate per round.
+    assert calls == ["slow", "fast"] + ["slow"] * 2 + ["fast"] * 2 + ["fast"] * 2 + ["slow"] * 2
+    calls.clear()
+    interleaved_ms({"a": way("a", 0.0)}, rounds=1, per_round=1, slice_s=0.02, warmup=0)
+    assert len(calls) > 1  # the time slice, not the count, bounds a fast candidate

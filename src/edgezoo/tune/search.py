@@ -14,10 +14,10 @@ other candidates live and die in a temporary folder.
 from __future__ import annotations
 
 import logging
-import statistics
 import tempfile
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,7 @@ from edgezoo.quantize.config import QuantConfig, load_config, to_yaml
 from edgezoo.quantize.fidelity import report
 from edgezoo.quantize.graph import INT8_COMPUTE_OPS
 from edgezoo.runtime.engines import SessionOptions, open_session
+from edgezoo.runtime.timing import interleaved_ms
 from edgezoo.tune.candidates import AUTO, Recipe, candidates
 
 log = logging.getLogger(__name__)
@@ -190,34 +191,22 @@ def _auto_config(job: Quantizer, shipped: QuantConfig, first: BuiltCandidate) ->
 
 def _measure(tried: list[Tried], threads: int, seconds: float, x: np.ndarray) -> None:
     """Median latency of each built candidate at ``threads``, timed in interleaved rounds."""
-    built, sessions = [], []
-    for t in tried:
+    runs = {}
+    for i, t in enumerate(tried):
         if t.built is None or t.config is None:
             continue
         try:
             session = open_session(t.built.artifact, t.config.engine["runtime"], SessionOptions(threads=threads))
-            for _ in range(3):  # warm-up
-                session.run(x)
-        except Exception as exc:  # measured candidates only; this one is reported as failed
+            session.run(x)  # a candidate that cannot run is reported as failed, not timed
+        except Exception as exc:
             t.status, t.built, t.passes = f"failed to time: {str(exc).strip()[:160]}", None, False
             continue
-        built.append(t)
-        sessions.append(session)
-    if not built:
+        runs[i] = partial(session.run, x)
+    if not runs:
         return
-    slice_s = seconds / (ROUNDS * len(built))
-    times: list[list[float]] = [[] for _ in built]
-    for _ in range(ROUNDS):
-        for i, s in enumerate(sessions):
-            end = time.perf_counter() + slice_s
-            runs = 0
-            while runs < 3 or time.perf_counter() < end:
-                start = time.perf_counter()
-                s.run(x)
-                times[i].append((time.perf_counter() - start) * 1e3)
-                runs += 1
-    for t, samples in zip(built, times, strict=True):
-        t.latency_ms = statistics.median(samples)
+    slice_s = seconds / (ROUNDS * len(runs))
+    for i, ms in interleaved_ms(runs, rounds=ROUNDS, per_round=3, slice_s=slice_s).items():
+        tried[i].latency_ms = ms
 
 
 def tune_artifact(
