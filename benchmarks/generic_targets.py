@@ -71,7 +71,8 @@ STEM_FLOAT = [
     " no bias correction, activations exact): int8 0.9880 / 0.980 (B), 0.9939 / 0.984 (C); int8 with depthwise"
     " weights float 0.9963 / 1.000 (B), 0.9970 / 1.000 (C). So the target is not below the floor: bias"
     " correction already takes the whole int8 model past plain rounded weights on C, and keeping the stem"
-    " float removes two of its three flips. The flipped images all had float margins below 0.19 (0.06 with the stem float)."
+    " float removes two of its three flips. The flipped images all had float margins below 0.19 (0.06 with"
+    " the stem float)."
     " ONNX Runtime, 1 thread, the three artifacts interleaved (10 rounds x 20 runs, machine loaded by other"
     " jobs, no exclusive lock): all int8 8.27 ms, stem float 7.62 ms, fp32 export 13.37 ms: keeping the"
     " 3-channel stem float does not slow int8 down.",
