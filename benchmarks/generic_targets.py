@@ -219,10 +219,11 @@ def write_doc(report: dict[str, object]) -> None:
         " Wilson score interval of the agreement at margin >= 0.05.",
         "",
         f"Target: mean logit cosine >= {COSINE_MIN} and top-1 agreement >= {AGREEMENT_MIN} on held-out images"
-        f" whose float top-1 leads by >= {MARGIN} (probability).",
+        f" whose float top-1 leads by >= {MARGIN} (probability). Config `default`: every Conv/Gemm int8 except"
+        " the stem (`precision.input_layers: float`, see below); `--auto` raises more nodes to float.",
         "",
         "| model | size | config | split | held out | cosine mean (min) | agreement, all | agreement,"
-        f" margin >= {MARGIN} (images) | 95% interval | float layers | met |",
+        f" margin >= {MARGIN} (images) | 95% interval | nodes raised by --auto | met |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in report["models"]:
