@@ -64,7 +64,8 @@ AUTO_NOTES = [
     " measure only the local SQNR they rank by, and step 1 reuses the per-layer errors quantize already has:"
     " the same sums bit for bit, 1.76x faster for the full measure and 3.67x for the local one (one 96x130x130"
     " tensor pair, interleaved, same machine). Split A of lite2 (6 steps, 50 held-out views) then took 1116 s"
-    " on the shared machine; before, one step took about 20 minutes there (temporary-folder timestamps of an earlier 2026-12-02 run, load average ~20).",
+    " on the shared machine; before, one step took about 20 minutes there (temporary-folder timestamps of"
+    " an earlier 2026-12-02 run, load average ~20).",
 ]
 # Why default.yaml keeps the stem float: one calibration per split, each config built from the same
 # calibration and held-out tensors (Quantizer.build), against the float export. Measured 2026-12-02
