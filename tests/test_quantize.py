@@ -519,6 +519,69 @@ def test_fidelity_says_how_near_a_tie_each_top1_change_was():
     assert all(b["images"] > 0 for b in bands.values())  # empty bands are left out, not reported as nan
 
 
+def test_input_layers_float_keeps_the_stem_float_whatever_its_name(tmp_path):
+    """``precision.input_layers: float`` (the generic default) resolves to the conv reading the model
+    input, and only it; a node override by name still wins."""
+    rng = np.random.default_rng(0)
+    model = conv_relu_conv(rng.normal(size=(8, 3, 3, 3)), np.zeros(8), rng.normal(size=(4, 8, 1, 1)), np.zeros(4), 8,
+                           pads=[1, 1, 1, 1])  # fmt: skip
+    assert load_config("default").precision["input_layers"] == "float"
+    assert resolve_overrides(model, load_config("default")) == {"conv1": "float"}
+    pinned = _write(tmp_path / "pinned.yaml", "base: default\nprecision: {nodes: {conv1: int8}}\n")
+    assert resolve_overrides(model, load_config(pinned)) == {}
+    plain = _write(tmp_path / "plain.yaml", "base: default\nprecision: {input_layers: int8}\n")
+    assert resolve_overrides(model, load_config(plain)) == {}
+    bad = _write(tmp_path / "bad.yaml", "base: default\nprecision: {input_layers: int4}\n")
+    with pytest.raises(EdgezooError, match="precision.input_layers"):
+        load_config(bad)
+
+
+def test_local_only_layer_errors_match_the_full_measure():
+    """``--auto`` ranks layers by the quantizer's own loss, measured without the float comparison:
+    the same local SQNR as the full measure, and equal to the figure written out by hand."""
+    from onnx import TensorProto, helper
+
+    from edgezoo.quantize.fidelity import layer_errors
+
+    def model(int8: bool) -> onnx.ModelProto:
+        nodes = [helper.make_node("Relu", ["x"], ["r"], name="relu")]
+        inits = [helper.make_tensor("two", TensorProto.FLOAT, [], [2.0])]
+        read = "r"
+        if int8:
+            inits += [
+                helper.make_tensor("s", TensorProto.FLOAT, [], [0.05]),
+                helper.make_tensor("z", TensorProto.UINT8, [], [0]),
+            ]
+            nodes += [
+                helper.make_node("QuantizeLinear", ["r", "s", "z"], ["rq"], name="q"),
+                helper.make_node("DequantizeLinear", ["rq", "s", "z"], ["rdq"], name="dq"),
+            ]
+            read = "rdq"
+        nodes.append(helper.make_node("Mul", [read, "two"], ["y"], name="mul"))
+        graph = helper.make_graph(
+            nodes,
+            "g",
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 8, 8])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 8, 8])],
+            inits,
+        )
+        return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+
+    rng = np.random.default_rng(0)
+    frames = [rng.normal(0, 4, (1, 4, 8, 8)).astype(np.float32) for _ in range(3)]
+    full = layer_errors(model(False), model(True), frames)
+    local = layer_errors(model(False), model(True), frames, against_float=False)
+    assert [e.tensor for e in full] == [e.tensor for e in local] == ["r"]
+    assert local[0].consumers == ["mul"] and np.isnan(local[0].sqnr_db) and np.isnan(local[0].cosine)
+    assert local[0].local_sqnr_db == full[0].local_sqnr_db
+    r = [np.maximum(f, 0).astype(np.float64) for f in frames]
+    q = [np.clip(np.round(v / 0.05), 0, 255) * 0.05 for v in r]
+    noise = sum(((v - w) ** 2).sum() for v, w in zip(r, q, strict=True))
+    by_hand = 10 * np.log10(sum((v * v).sum() for v in r) / noise)
+    assert local[0].local_sqnr_db == pytest.approx(by_hand, rel=1e-6)
+    assert full[0].sqnr_db == pytest.approx(by_hand, rel=1e-6)  # one quantizer: all of the error is its own
+
+
 @pytest.mark.slow
 def test_auto_raises_layers_and_reports_cost(cli, lite0, image_sets, tmp_path, monkeypatch):
     from edgezoo.quantize import api as int8

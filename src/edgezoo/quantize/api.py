@@ -222,18 +222,21 @@ class Quantizer:
         """Float on the decoded NV12 pixels against float on the RGB crops (no int8 involved)."""
         return compare_logits(self.rgb_reference, self.reference) if self.rgb_reference is not None else None
 
-    def layers(self, candidate: BuiltCandidate) -> list[LayerError]:
-        return layer_errors(frontend.prepend(self.float_model, self.spec), candidate.model, self.frames)
+    def layers(self, candidate: BuiltCandidate, against_float: bool = True) -> list[LayerError]:
+        """Per-layer errors on the held-out frames (``against_float=False``: only the local SQNR)."""
+        return layer_errors(frontend.prepend(self.float_model, self.spec), candidate.model, self.frames, against_float)
 
 
 def _auto(
-    job: Quantizer, config: QuantConfig, first: BuiltCandidate, target: float
+    job: Quantizer, config: QuantConfig, first: BuiltCandidate, target: float, first_layers: list[LayerError]
 ) -> tuple[BuiltCandidate, QuantConfig, list[dict[str, Any]]]:
     """Raise the layers that lose most to quantization to float until top-1 agreement reaches ``target``.
 
     Each step sets the nodes reading the two activations with the lowest ``local_sqnr_db`` to float,
     re-quantizes and re-measures. Returns the first step that meets the target; if none does, the
     step with the best agreement (then the best cosine, then the lowest latency), with a warning.
+    ``first_layers`` (the caller's per-layer errors of ``first``) ranks step 1; later steps measure
+    only the local SQNR they rank by.
     """
     x = job.frames[0]
     engine = config.engine["runtime"]
@@ -246,7 +249,8 @@ def _auto(
             break
         raised = set(current_config.overrides()["nodes"])
         chosen: dict[str, str] = {}
-        for err in sorted(job.layers(current), key=lambda e: e.local_sqnr_db):
+        layers = first_layers if current is first else job.layers(current, against_float=False)
+        for err in sorted(layers, key=lambda e: e.local_sqnr_db):
             for node in err.consumers:
                 if node and node not in raised and node not in chosen and not node.startswith(frontend.PREFIX):
                     chosen[node] = "float"
@@ -333,8 +337,10 @@ def quantize_artifact(
         history: list[dict[str, Any]] = []
         final_config = config
         if auto and job.frames:
-            candidate, final_config, history = _auto(job, config, candidate, target_agreement)
-            layers = job.layers(candidate)
+            first = candidate
+            candidate, final_config, history = _auto(job, config, candidate, target_agreement, layers)
+            if candidate is not first:
+                layers = job.layers(candidate)
         fidelity = report(
             candidate.end_to_end, layers, "float export (onnxruntime) on the same decoded pixels", job.engine
         )

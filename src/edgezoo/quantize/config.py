@@ -49,7 +49,9 @@ _SCHEMA: dict[str, dict[str, Any]] = {
         "per_channel": True,
         "bias_correction": False,
     },
-    "precision": {"default": "int8", "op_types": {}, "nodes": {}},
+    # input_layers: the precision of the Conv/Gemm/MatMul nodes that read the model's input (the
+    # stem), whatever their names: a generic config cannot name them (graph.resolve_overrides).
+    "precision": {"default": "int8", "input_layers": "int8", "op_types": {}, "nodes": {}},
     "engine": {
         "runtime": "onnxruntime",
         "quantizer": "onnxruntime",
@@ -263,6 +265,7 @@ def _validate(cfg: dict[str, Any], origin: dict[str, str], label: str) -> None:
         ("input.range", COLOUR_RANGES),
         ("calibration.method", METHODS),
         ("precision.default", ("int8", "int16")),
+        ("precision.input_layers", ("int8", "float")),
         ("engine.runtime", RUNTIMES),
         ("engine.quantizer", QUANTIZERS),
         ("engine.activations", ACTIVATIONS),

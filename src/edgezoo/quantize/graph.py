@@ -71,6 +71,10 @@ def quiet_loggers(*names: str) -> Iterator[None]:
 # --------------------------------------------------------------------------------------------
 
 
+# The layers ``precision.input_layers`` applies to: the weighted ops that read the model's input.
+INPUT_LAYER_OPS = ("Conv", "Gemm", "MatMul")
+
+
 def resolve_overrides(model: onnx.ModelProto, config: QuantConfig) -> dict[str, str]:
     """Node name -> "float" | "int16" for every node an override applies to (names beat op types).
 
@@ -93,6 +97,11 @@ def resolve_overrides(model: onnx.ModelProto, config: QuantConfig) -> dict[str, 
             f"{config.source}: precision.nodes: node '{missing[0]}' is not in the model's graph"
             f" ({len(missing)} missing; closest names: {', '.join(close)})"
         )
+    if config.precision["input_layers"] != "int8":
+        inputs = {i.name for i in model.graph.input} - {i.name for i in model.graph.initializer}
+        for node in model.graph.node:
+            if node.op_type in INPUT_LAYER_OPS and node.input and node.input[0] in inputs:
+                resolved[node.name] = config.precision["input_layers"]
     resolved.update({name: precision for name, precision in nodes.items() if precision != "int8"})
     for name, precision in nodes.items():
         if precision == "int8":

@@ -178,7 +178,7 @@ def _auto_config(job: Quantizer, shipped: QuantConfig, first: BuiltCandidate) ->
     integer = {n.name for n in job.float_model.graph.node if n.op_type in INT8_COMPUTE_OPS}
     chosen: dict[str, str] = {}
     count = 0
-    for err in sorted(job.layers(first), key=lambda e: e.local_sqnr_db):
+    for err in sorted(job.layers(first, against_float=False), key=lambda e: e.local_sqnr_db):
         nodes = [n for n in err.consumers if n in integer and n not in raised and n not in chosen]
         chosen.update(dict.fromkeys(nodes, "float"))
         count += bool(nodes)
