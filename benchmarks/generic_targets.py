@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import quantize_targets  # noqa: E402
-from quantize_targets import make_images, weight_rounding_floor  # noqa: E402
+from quantize_targets import make_images, split_photos, weight_rounding_floor  # noqa: E402
 
 import edgezoo  # noqa: E402,F401  (torchvision shim before timm)
 from edgezoo.artifact import now_iso, versions  # noqa: E402
@@ -109,15 +109,7 @@ def wilson(p: float | None, n: int | None, z: float = 1.96) -> list[float] | Non
 
 def photo_split(root: Path, photos: Path) -> tuple[Path, Path]:
     """Split C: distinct real photos, every other file calibrating and the rest held out, whole."""
-    files = find_images(photos)
-    if len(files) < 20:
-        raise SystemExit(f"{photos}: {len(files)} images; split C needs a few hundred (fetch_photos.py)")
-    calib, held = root / "C" / "calib", root / "C" / "held_out"
-    for folder in (calib, held):
-        folder.mkdir(parents=True)
-    for i, f in enumerate(files):
-        (calib if i % 2 == 0 else held).joinpath(f.name).symlink_to(f.resolve())
-    return calib, held
+    return split_photos(root, photos)
 
 
 def _band(fidelity: dict[str, object], at_least: float) -> dict[str, object] | None:

@@ -338,11 +338,8 @@ def float_nodes(config: QuantConfig) -> set[str]:
     return {name for name, level in config.overrides()["nodes"].items() if level == "float"}
 
 
-def photo_split(work: Path, source: object, photos: Path) -> dict[str, object]:
-    """Split C: a folder of distinct real photos (``benchmarks/fetch_photos.py``), alternate files
-    calibrating and held out, every image whole. The shipped config and the same config with
-    ``calibration.method: mse``, each against float in ONNX Runtime, beside the fp32 export in the
-    card's engine at its default precision (no int8)."""
+def split_photos(work: Path, photos: Path) -> tuple[Path, Path]:
+    """Split C's folders under ``work/C``: alternate files of ``photos`` calibrate or are held out, whole."""
     files = find_images(photos)
     if len(files) < 20:
         raise SystemExit(f"{photos}: {len(files)} images; split C needs a few hundred (fetch_photos.py)")
@@ -351,6 +348,15 @@ def photo_split(work: Path, source: object, photos: Path) -> dict[str, object]:
         folder.mkdir(parents=True)
     for i, f in enumerate(files):
         (calib if i % 2 == 0 else held).joinpath(f.name).symlink_to(f.resolve())
+    return calib, held
+
+
+def photo_split(work: Path, source: object, photos: Path) -> dict[str, object]:
+    """Split C: a folder of distinct real photos (``benchmarks/fetch_photos.py``), alternate files
+    calibrating and held out, every image whole. The shipped config and the same config with
+    ``calibration.method: mse``, each against float in ONNX Runtime, beside the fp32 export in the
+    card's engine at its default precision (no int8)."""
+    calib, held = split_photos(work, photos)
     held_files = find_images(held)
     card = get_card("tf_efficientnet_lite0")
     shipped = load_config(card.quantize_config)
