@@ -161,10 +161,17 @@ def _num(value: Any, spec: str) -> str:
     return "–" if value is None else format(value, spec)
 
 
+def _cpu(doc: dict[str, Any]) -> str:
+    """The CPU a results file was measured on, with its ISA class where recorded (speed depends on it)."""
+    cpu = (doc.get("machine") or {}).get("cpu", {})
+    isa = cpu.get("isa")
+    return f"{cpu.get('model')}, ISA {isa}" if isa else str(cpu.get("model"))
+
+
 def caption(docs: list[dict[str, Any]]) -> list[str]:
     """Where the numbers come from: machine, engines, data, weights."""
     lines = []
-    cpus = sorted({str((d.get("machine") or {}).get("cpu", {}).get("model")) for d in docs if d.get("machine")})
+    cpus = sorted({_cpu(d) for d in docs if d.get("machine")})
     if cpus:
         lines.append(f"Measured on: {', '.join(cpus)}.")
     data = sorted({str(d["eval"]["dataset"]) for d in docs if d.get("eval")})
