@@ -520,14 +520,14 @@ def test_fidelity_says_how_near_a_tie_each_top1_change_was():
 
 
 def test_input_layers_float_keeps_the_stem_float_whatever_its_name(tmp_path):
-    """``precision.input_layers: float`` (the generic default) resolves to the conv reading the model
-    input, and only it; a node override by name still wins."""
+    """``precision.input_layers: float`` resolves to the conv reading the model input, and only it; a
+    node override by name still wins."""
     rng = np.random.default_rng(0)
     model = conv_relu_conv(rng.normal(size=(8, 3, 3, 3)), np.zeros(8), rng.normal(size=(4, 8, 1, 1)), np.zeros(4), 8,
                            pads=[1, 1, 1, 1])  # fmt: skip
-    assert load_config("default").precision["input_layers"] == "float"
-    assert resolve_overrides(model, load_config("default")) == {"conv1": "float"}
-    pinned = _write(tmp_path / "pinned.yaml", "base: default\nprecision: {nodes: {conv1: int8}}\n")
+    stem = _write(tmp_path / "stem.yaml", "base: default\nprecision: {input_layers: float}\n")
+    assert resolve_overrides(model, load_config(stem)) == {"conv1": "float"}
+    pinned = _write(tmp_path / "pinned.yaml", "base: default\nprecision: {input_layers: float, nodes: {conv1: int8}}\n")
     assert resolve_overrides(model, load_config(pinned)) == {}
     plain = _write(tmp_path / "plain.yaml", "base: default\nprecision: {input_layers: int8}\n")
     assert resolve_overrides(model, load_config(plain)) == {}
