@@ -92,3 +92,38 @@ def conv_relu_conv(w1, b1, w2, b2, height: int, **first_conv: object):
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     return model
+
+
+# The photo split the quantization tests share: calibrate on views of four photos, judge on views of
+# three others (never calibrated on).
+CALIB_PHOTOS = ("chelsea", "astronaut", "rocket", "hubble_deep_field")
+HELD_OUT_PHOTOS = ("grace_hopper", "coffee", "motorcycle_left")
+
+
+def photo_view_sets(root: Path, calib_per_photo: int, held_per_photo: int) -> tuple[Path, Path]:
+    """Folders ``root/calib`` and ``root/held_out`` of views of CALIB_PHOTOS and HELD_OUT_PHOTOS
+    (skips the test where scikit-image's sample photos are not installed)."""
+    from edgezoo.inputs.samples import write_photo_variants
+
+    photos = {p.stem: p for p in sample_photos()}
+    if not all(n in photos for n in CALIB_PHOTOS + HELD_OUT_PHOTOS):
+        pytest.skip("scikit-image sample photos are not installed (pip install edgezoo[samples])")
+    write_photo_variants([photos[n] for n in CALIB_PHOTOS], root / "calib", per_photo=calib_per_photo, seed=1)
+    write_photo_variants([photos[n] for n in HELD_OUT_PHOTOS], root / "held_out", per_photo=held_per_photo, seed=2)
+    return root / "calib", root / "held_out"
+
+
+def dynamic_int8(art, out: Path):
+    """An INT8 artifact beside ``art`` made with ONNX Runtime's dynamic quantization: a quick stand-in
+    for tests of what reads int8 artifacts (evaluation, Ray), not of edgezoo's own quantizer."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from edgezoo.artifact import write_artifact
+
+    q = out / "q.onnx"
+    quantize_dynamic(str(art.onnx_path), str(q), weight_type=QuantType.QUInt8)
+    card = {k: v for k, v in art.card.items() if k not in {"file", "size_bytes", "sha256", "edgezoo_artifact"}}
+    int8 = write_artifact(onnx.load(str(q)), {**card, "precision": "int8"}, out, f"{art.onnx_path.stem}.int8")
+    q.unlink()
+    return int8

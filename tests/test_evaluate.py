@@ -8,9 +8,8 @@ import shutil
 import numpy as np
 import onnxruntime as ort
 import pytest
-from onnxruntime.quantization import QuantType, quantize_dynamic
+from conftest import dynamic_int8
 
-from edgezoo.artifact import write_artifact
 from edgezoo.evaluate.datasets import ilsvrc2012_wnids, imagenet_synsets
 from edgezoo.export.to_onnx import export
 from edgezoo.inputs.preprocess import prepare
@@ -37,14 +36,7 @@ def lite0(tmp_path_factory):
     """Float and a (dynamically quantized) INT8 artifact of real-weights lite0, in one folder."""
     out = tmp_path_factory.mktemp("artifacts")
     art, _ = export(get_card(MODEL), pretrained=True, out_dir=out)
-    q = out / "q.onnx"
-    quantize_dynamic(str(art.onnx_path), str(q), weight_type=QuantType.QUInt8)
-    import onnx
-
-    card = {k: v for k, v in art.card.items() if k not in {"file", "size_bytes", "sha256", "edgezoo_artifact"}}
-    int8 = write_artifact(onnx.load(str(q)), {**card, "precision": "int8"}, out, f"{MODEL}.int8")
-    q.unlink()
-    return art, int8
+    return art, dynamic_int8(art, out)
 
 
 @pytest.fixture(scope="module")

@@ -16,13 +16,13 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
+from conftest import photo_view_sets
 from timm.layers.conv2d_same import Conv2dSame
 from timm.layers.pool2d_same import AvgPool2dSame, MaxPool2dSame
 
 from edgezoo.export.static_pad import freeze_same_padding
 from edgezoo.export.to_onnx import _simplify, _to_onnx
 from edgezoo.inputs.preprocess import prepare
-from edgezoo.inputs.samples import sample_photos, write_photo_variants
 from edgezoo.zoo.registry import get_card
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -169,9 +169,6 @@ def test_tf_padding_models_export_at_any_img_size(cli, tmp_path, name, size):
 # Real weights through the generic path: lite1 (default config) and lite2 (--auto)
 # --------------------------------------------------------------------------------------------
 
-CALIB_PHOTOS = ("chelsea", "astronaut", "rocket", "hubble_deep_field")
-HELD_OUT_PHOTOS = ("grace_hopper", "coffee", "motorcycle_left")
-
 
 def _needs_weights(name: str) -> None:
     spec = get_card(name).packaged_weights
@@ -181,13 +178,7 @@ def _needs_weights(name: str) -> None:
 
 @pytest.fixture(scope="module")
 def generic_images(tmp_path_factory) -> tuple[Path, Path]:
-    photos = {p.stem: p for p in sample_photos()}
-    if not all(n in photos for n in CALIB_PHOTOS + HELD_OUT_PHOTOS):
-        pytest.skip("scikit-image sample photos are not installed (pip install edgezoo[samples])")
-    root = tmp_path_factory.mktemp("generic_images")
-    write_photo_variants([photos[n] for n in CALIB_PHOTOS], root / "calib", per_photo=12, seed=1)
-    write_photo_variants([photos[n] for n in HELD_OUT_PHOTOS], root / "held_out", per_photo=10, seed=2)
-    return root / "calib", root / "held_out"
+    return photo_view_sets(tmp_path_factory.mktemp("generic_images"), calib_per_photo=12, held_per_photo=10)
 
 
 @pytest.mark.parametrize(

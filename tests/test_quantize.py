@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from conftest import conv_relu_conv, files_in
+from conftest import CALIB_PHOTOS, conv_relu_conv, files_in, photo_view_sets
 
 from edgezoo.artifact import read_artifact
 from edgezoo.errors import EdgezooError
@@ -22,26 +22,16 @@ from edgezoo.export.to_onnx import export
 from edgezoo.host import current_host
 from edgezoo.inputs.colour import nv12_to_rgb, rgb_to_nv12
 from edgezoo.inputs.preprocess import load_image, normalize, resize_crop
-from edgezoo.inputs.samples import sample_photos, write_photo_variants
 from edgezoo.quantize.config import load_config, packaged_configs
 from edgezoo.quantize.frontend import FrontEnd, InputSpec
 from edgezoo.quantize.graph import quantize_graph, resolve_overrides, verify_overrides
 from edgezoo.runtime.engines import open_session
 from edgezoo.zoo.registry import get_card, zoo_cards
 
-CALIB_PHOTOS = ("chelsea", "astronaut", "rocket", "hubble_deep_field")
-HELD_OUT_PHOTOS = ("grace_hopper", "coffee", "motorcycle_left")
-
 
 @pytest.fixture(scope="module")
 def image_sets(tmp_path_factory) -> tuple[Path, Path]:
-    photos = {p.stem: p for p in sample_photos()}
-    if not all(n in photos for n in CALIB_PHOTOS + HELD_OUT_PHOTOS):
-        pytest.skip("scikit-image sample photos are not installed (pip install edgezoo[samples])")
-    root = tmp_path_factory.mktemp("images")
-    write_photo_variants([photos[n] for n in CALIB_PHOTOS], root / "calib", per_photo=4, seed=1)
-    write_photo_variants([photos[n] for n in HELD_OUT_PHOTOS], root / "held_out", per_photo=4, seed=2)
-    return root / "calib", root / "held_out"
+    return photo_view_sets(tmp_path_factory.mktemp("images"), calib_per_photo=4, held_per_photo=4)
 
 
 @pytest.fixture(scope="module")

@@ -16,9 +16,10 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import dynamic_int8
 from PIL import Image
 
-from edgezoo.artifact import read_artifact, write_artifact
+from edgezoo.artifact import read_artifact
 from edgezoo.errors import EdgezooError
 
 if os.environ.get("EDGEZOO_REQUIRE_RAY") or os.environ.get("CI"):
@@ -50,20 +51,12 @@ def ray_local():
 @pytest.fixture(scope="module")
 def artifacts(tmp_path_factory):
     """A float artifact of a random-weight model and an INT8 one (ONNX Runtime dynamic quantization)."""
-    import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
     from edgezoo.export.to_onnx import export
     from edgezoo.zoo.registry import get_card
 
     out = tmp_path_factory.mktemp("artifacts")
     art, _ = export(get_card(MODEL), out_dir=out)
-    q = out / "q.onnx"
-    quantize_dynamic(str(art.onnx_path), str(q), weight_type=QuantType.QUInt8)
-    card = {k: v for k, v in art.card.items() if k not in {"file", "size_bytes", "sha256", "edgezoo_artifact"}}
-    int8 = write_artifact(onnx.load(str(q)), {**card, "precision": "int8"}, out, f"{art.onnx_path.stem}.int8")
-    q.unlink()
-    return art, int8
+    return art, dynamic_int8(art, out)
 
 
 @pytest.fixture(scope="module")
