@@ -66,13 +66,13 @@ for c in checks:
 
 QUANTIZE = """\
 from edgezoo.inputs.samples import write_photo_variants
-from edgezoo.quantize.api import config_for, model_card_of, quantize_artifact
+from edgezoo.quantize.api import config_for, quantize_artifact
 
 # Offline calibration: a few views of each real photo bundled with the installed wheels.
 # For real accuracy, point calib at 100-300 images of your own domain.
 calib = work / "calib"
 write_photo_variants(sample_photos(), calib, per_photo=4)
-config = config_for(None, model_card_of(artifact))
+config = config_for(None, artifact)
 result = quantize_artifact(artifact, calib, config=config, out_dir=work)
 int8 = result.artifact
 print(int8.onnx_path.name, int8.card["precision"], "engine", int8.card.get("engine"))

@@ -155,6 +155,27 @@ def test_lite1_exports_at_its_native_size(cli, tmp_path):
     assert "Shape" not in {n.op_type for n in model.graph.node}
 
 
+@pytest.mark.parametrize(("name", "config"), [("test_vit", "default_transformer"), ("test_efficientnet", "default")])
+def test_card_less_model_gets_the_generic_config_its_graph_calls_for(cli, tmp_path, photos, name, config):
+    """A graph with LayerNormalization gets the Conv/MatMul/Gemm-only recipe, a CNN the default one;
+    both keep their stem float (timm's tiny test models, random weights), and the overrides hold."""
+    from edgezoo.inputs.samples import write_photo_variants
+
+    calib = tmp_path / "calib"
+    write_photo_variants([photos["grace_hopper"]], calib, per_photo=6, seed=3)
+    res = cli("quantize", name, "--calib", calib, "--num-holdout", "3", "-o", tmp_path)
+    assert res.code == 0, res.err
+    card = json.loads((tmp_path / f"{name}.int8.json").read_text())
+    assert card["quantization"]["config_file"] == f"configs/{config}.yaml"
+    checks = card["quantization"]["overrides"]
+    assert any(c["op_type"] == "Conv" and c["precision"] == "float" for c in checks)  # the stem
+    assert all(c["held"] for c in checks)
+    model = onnx.load(tmp_path / f"{name}.int8.onnx")
+    quantized = {n.op_type for n in model.graph.node for i in n.input if i.endswith("DequantizeLinear_Output")}
+    if config == "default_transformer":
+        assert "LayerNormalization" not in quantized and "Add" not in quantized
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(("name", "size"), [("tf_efficientnet_lite2", 257), ("tf_efficientnet_lite0", 225)])
 def test_tf_padding_models_export_at_any_img_size(cli, tmp_path, name, size):

@@ -509,6 +509,22 @@ def test_fidelity_says_how_near_a_tie_each_top1_change_was():
     assert all(b["images"] > 0 for b in bands.values())  # empty bands are left out, not reported as nan
 
 
+def test_auto_stop_rule_counts_only_images_clear_of_a_tie():
+    """--auto's agreement is read on the images whose float top-1 leads by >= --target-margin: a flip
+    between two classes 0.002 apart does not count at 0.05, every image counts at 0, and a margin no
+    image reaches falls back to every image."""
+    from edgezoo.agreement import compare_logits
+    from edgezoo.quantize.api import agreement_at
+
+    reference = [np.array([2.0, 1.99, 0.0]), np.array([5.0, 0.0, 0.0]), np.array([0.0, 3.0, 1.0])]
+    quantized = [np.array([1.99, 2.0, 0.0]), np.array([5.0, 0.1, 0.0]), np.array([0.0, 3.0, 1.2])]
+    fidelity = compare_logits(reference, quantized)
+    assert agreement_at(fidelity, 0.05) == 1.0
+    assert agreement_at(fidelity, 0.0) == pytest.approx(2 / 3) == fidelity["top1_agreement"]
+    ties = compare_logits(reference[:1], quantized[:1])  # only the near-tie: no image at >= 0.05
+    assert agreement_at(ties, 0.05) == 0.0 == ties["top1_agreement"]
+
+
 def test_input_layers_float_keeps_the_stem_float_whatever_its_name(tmp_path):
     """``precision.input_layers: float`` resolves to the conv reading the model input, and only it; a
     node override by name still wins."""
@@ -524,6 +540,59 @@ def test_input_layers_float_keeps_the_stem_float_whatever_its_name(tmp_path):
     bad = _write(tmp_path / "bad.yaml", "base: default\nprecision: {input_layers: int4}\n")
     with pytest.raises(EdgezooError, match="precision.input_layers"):
         load_config(bad)
+
+
+def test_float_stem_keeps_float_weights_it_shares_with_int8_convs(tmp_path):
+    """The exporter dedups equal initializers, so freshly initialised BatchNorms leave many convs reading
+    one zero bias; the quantizer turns it into a DequantizeLinear of int32 data for the int8 conv, and
+    the float stem read that too (timm's test_efficientnet and mobilenetv2_050 were refused: "runs as
+    Conv on int8-quantized weights"). The stem now reads its own float copy and the check holds."""
+    rng = np.random.default_rng(0)
+    model = conv_relu_conv(rng.normal(size=(8, 3, 3, 3)), np.zeros(8), rng.normal(size=(8, 8, 1, 1)), np.zeros(8), 8,
+                           pads=[1, 1, 1, 1])  # fmt: skip
+    conv2 = next(n for n in model.graph.node if n.name == "conv2")
+    conv2.input[2] = "b1"  # shared, as the exporter writes it
+    model.graph.initializer.remove(next(i for i in model.graph.initializer if i.name == "b2"))
+    config = load_config(_write(tmp_path / "stem.yaml", "base: default\nprecision: {input_layers: float}\n"))
+    overrides = resolve_overrides(model, config)
+    assert overrides == {"conv1": "float"}
+    calib = [rng.normal(size=(1, 3, 8, 8)).astype(np.float32) for _ in range(4)]
+    quantized = quantize_graph(model, calib, config, overrides)
+    floats = {i.name for i in quantized.graph.initializer if i.data_type == onnx.TensorProto.FLOAT}
+    produced = {o for n in quantized.graph.node for o in n.output}
+    stem = next(n for n in quantized.graph.node if n.name == "conv1")
+    assert stem.input[0] == "input" and all(i in floats and i not in produced for i in stem.input[1:])
+    conv2 = next(n for n in quantized.graph.node if n.name == "conv2")
+    assert conv2.input[2] in produced  # the int8 conv still reads its quantized bias
+    path = tmp_path / "q.onnx"
+    onnx.save(quantized, path)
+    (check,) = verify_overrides(path, "onnxruntime", model, overrides)
+    assert check.held, check.detail
+
+
+def test_float_stem_is_found_where_ort_moves_the_quantize_up_to_it(tmp_path):
+    """DeiT's patch embedding and ConvNeXt's stem are a float conv followed by Reshape/Transpose and
+    int8 work. ONNX Runtime's QDQ propagation moves the QuantizeLinear after the Reshape up to the conv
+    and renames the conv's output ``<tensor>_pre_q``; the check must still find the float conv (it
+    refused both models: "fused into an integer kernel")."""
+    from onnx import helper, numpy_helper
+
+    rng = np.random.default_rng(1)
+    model = conv_relu_conv(rng.normal(size=(8, 3, 3, 3)), rng.normal(size=8), rng.normal(size=(4, 8, 1, 1)),
+                           rng.normal(size=4), 8, pads=[1, 1, 1, 1])  # fmt: skip
+    graph = model.graph
+    relu = next(n for n in graph.node if n.name == "relu")
+    graph.node.remove(relu)  # conv1 -> Reshape (same shape) -> Transpose (H<->W) -> conv2
+    graph.initializer.append(numpy_helper.from_array(np.array([1, 8, 8, 8], np.int64), "shape"))
+    graph.node.insert(1, helper.make_node("Reshape", ["c1", "shape"], ["rs"], name="reshape"))
+    graph.node.insert(2, helper.make_node("Transpose", ["rs"], ["r1"], name="transpose", perm=[0, 1, 3, 2]))
+    config = load_config(_write(tmp_path / "stem.yaml", "base: default\nprecision: {input_layers: float}\n"))
+    overrides = resolve_overrides(model, config)
+    calib = [rng.normal(size=(1, 3, 8, 8)).astype(np.float32) for _ in range(4)]
+    path = tmp_path / "q.onnx"
+    onnx.save(quantize_graph(model, calib, config, overrides), path)
+    (check,) = verify_overrides(path, "onnxruntime", model, overrides)
+    assert check.held and "Conv (float)" in check.detail, check.detail
 
 
 def test_local_only_layer_errors_match_the_full_measure():
@@ -582,11 +651,13 @@ def test_auto_raises_layers_and_reports_cost(cli, lite0, image_sets, tmp_path, m
     # The generic recipe without bias correction: a start that misses the target on these images.
     plain = _write(tmp_path / "plain.yaml", "base: default\ncalibration: {bias_correction: false}\n")
     res = cli("quantize", lite0.onnx_path, "--calib", calib, "--holdout", held_out, "--num-holdout", 6,
-              "--num-calib", 8, "--auto", "--target-agreement", 1.0, "--config", plain, "-o", tmp_path)  # fmt: skip
+              "--num-calib", 8, "--auto", "--target-agreement", 1.0, "--target-margin", 0,
+              "--config", plain, "-o", tmp_path)  # fmt: skip
     assert res.code == 0, res.err
     card = json.loads((tmp_path / "tf_efficientnet_lite0.int8.json").read_text())
     steps = card["quantization"]["auto"]
-    assert steps[0]["step"] == 0 and steps[0]["raised"] == []
+    assert steps[0]["step"] == 0 and steps[0]["raised"] == [] and steps[0]["target_margin"] == 0
+    assert all(s["top1_agreement_at_target_margin"] == s["top1_agreement"] for s in steps)  # margin 0: every image
     # With these images step 0 misses 1.0, so exactly one step is taken (AUTO_MAX_STEPS=1) and timed.
     assert len(steps) == 2, steps
     assert steps[1]["raised"] and isinstance(steps[1]["latency_delta_ms"], float)
@@ -627,6 +698,11 @@ def test_bad_input_is_refused_cleanly(cli, lite0, image_sets, tmp_path):
         out,
         str(ghost),
         "/no/such/Conv",
+    )
+    _assert_refused(
+        cli("quantize", lite0.onnx_path, "--calib", calib, "--auto", "--target-margin", 0.07, "-o", out),
+        out,
+        "--target-margin must be one of 0, 0.05, 0.1, 0.2",
     )
     stray = tmp_path / "stray.onnx"
     onnx.save(onnx.load(lite0.onnx_path), stray)

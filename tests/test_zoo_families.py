@@ -167,7 +167,7 @@ def test_family_exports_and_quantizes_with_its_shipped_config(name, tmp_path, ph
     calib, held = tmp_path / "calib", tmp_path / "held"
     write_photo_variants([photos["grace_hopper"]], calib, per_photo=4, seed=3)
     write_photo_variants([photos["grace_hopper"]], held, per_photo=3, seed=4)
-    cfg = config_for(None, card)
+    cfg = config_for(None, fp32)
     outcome = quantize_artifact(fp32, calib, config=cfg, holdout_dir=held, num_holdout=3, out_dir=tmp_path)
     q = outcome.artifact.card
     assert q["precision"] == "int8" and q["engine"] == cfg.engine["runtime"]

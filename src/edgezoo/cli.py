@@ -173,6 +173,13 @@ def quantize(
     target_agreement: Annotated[
         float, typer.Option("--target-agreement", help="Top-1 agreement --auto aims for.")
     ] = 0.99,
+    target_margin: Annotated[
+        float,
+        typer.Option(
+            "--target-margin",
+            help="--auto counts images whose float top-1 leads by at least this (0, 0.05, 0.1, 0.2; 0: all).",
+        ),
+    ] = 0.05,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing MODEL.int8.onnx/.json.")] = False,
     out_dir: OutDirOpt = Path("artifacts"),
 ) -> None:
@@ -180,13 +187,13 @@ def quantize(
     import tempfile
 
     from edgezoo.artifact import is_artifact_path
-    from edgezoo.quantize.api import config_for, float_source, model_card_of, quantize_artifact
+    from edgezoo.quantize.api import config_for, float_source, quantize_artifact
     from edgezoo.quantize.config import load_config
 
     given = load_config(config) if config else None  # a bad --config fails before the export
     with tempfile.TemporaryDirectory(prefix="edgezoo-export-") as tmp:
         source = float_source(model, weights, pretrained, Path(tmp))
-        cfg = given or config_for(None, model_card_of(source))
+        cfg = given or config_for(None, source)
         result = quantize_artifact(
             source,
             calib,
@@ -198,6 +205,7 @@ def quantize(
             force=force,
             auto=auto,
             target_agreement=target_agreement,
+            target_margin=target_margin,
             source_is_temporary=not is_artifact_path(model),
         )
     _print_quantized(result)
@@ -260,13 +268,16 @@ def _print_quantized(result) -> None:  # type: ignore[no-untyped-def]
         out.print(table)
     if result.auto_steps:
         steps = Table(title="--auto: layers raised to float, and what each step cost")
-        for col in ("step", "raised", "top-1 agreement", "logit cosine", "latency ms", "delta ms"):
+        margin = result.auto_steps[0]["target_margin"]
+        band = f"at margin >= {margin:g}"
+        for col in ("step", "raised", "top-1 agreement", band, "logit cosine", "latency ms", "delta ms"):
             steps.add_column(col, justify="left" if col == "raised" else "right")
         for s in result.auto_steps:
             steps.add_row(
                 str(s["step"]) + (" kept" if s.get("kept") else ""),
                 ", ".join(s["raised"]) or "-",
                 f"{s['top1_agreement']:.3f}",
+                f"{s['top1_agreement_at_target_margin']:.3f}",
                 f"{s['logit_cosine_mean']:.4f}",
                 f"{s['latency_ms']:.2f}",
                 f"{s['latency_delta_ms']:+.2f}",

@@ -187,9 +187,9 @@ def find_or_export_fp32(model: str, folder: Path) -> Artifact:
 
 def _quantize(fp32: Artifact, calib: Path, folder: Path) -> Artifact:
     """edgezoo's own int8 artifact, made by the quantize stage with the model's own config."""
-    from edgezoo.quantize.api import config_for, model_card_of, quantize_artifact  # ImportError: reported by caller
+    from edgezoo.quantize.api import config_for, quantize_artifact  # ImportError: reported by caller
 
-    outcome = quantize_artifact(fp32, calib, config=config_for(None, model_card_of(fp32)), out_dir=folder)
+    outcome = quantize_artifact(fp32, calib, config=config_for(None, fp32), out_dir=folder)
     return outcome.artifact
 
 

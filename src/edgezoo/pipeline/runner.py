@@ -108,10 +108,10 @@ def _export(state: _State) -> Stage:
 def _quantize(state: _State) -> Stage:
     """The model's shipped quantization config, calibrated on --calib, or offline on views of the bundled photos."""
     from edgezoo.inputs.samples import sample_photos, write_photo_variants
-    from edgezoo.quantize.api import config_for, model_card_of, quantize_artifact
+    from edgezoo.quantize.api import config_for, quantize_artifact
 
     fp32 = state.artifacts["fp32"]
-    config = config_for(None, model_card_of(fp32))
+    config = config_for(None, fp32)
     host = current_host()
     tune = state.options.tune and config.measured_on["isa"] != host.isa_class
     note = None

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import onnx
 
-from edgezoo.agreement import compare_logits
+from edgezoo.agreement import MARGIN_BANDS, compare_logits
 from edgezoo.artifact import Artifact, command_line, now_iso, read_artifact, versions, write_artifact
 from edgezoo.errors import EdgezooError
 from edgezoo.export.rewrite import rewrite_grouped_conv
@@ -38,7 +38,12 @@ from edgezoo.zoo.registry import ModelCard, card_from_dict
 log = logging.getLogger(__name__)
 DEFAULT_HOLDOUT = 50
 DEFAULT_CONFIG = "default"
+# Card-less models whose graph has one of these op types get that generic config instead.
+GENERIC_BY_OP = (("LayerNormalization", "default_transformer"),)
 AUTO_MAX_STEPS = 6
+# --auto's stop rule counts the held-out images whose float top-1 leads by at least this much (the
+# issue-14 fidelity bar); 0 counts every image, near-ties included.
+DEFAULT_TARGET_MARGIN = 0.05
 AUTO_LAYERS_PER_STEP = 2
 LATENCY_RUNS = 30
 
@@ -94,9 +99,19 @@ def model_card_of(source: Artifact) -> ModelCard:
     return card_from_dict(source.card["model_card"], f"{source.card_path} model_card")
 
 
-def config_for(config_arg: str | Path | None, card: ModelCard) -> QuantConfig:
-    """``--config`` if given, else the config the model card names, else the generic default."""
-    return load_config(config_arg or card.quantize_config or DEFAULT_CONFIG)
+def generic_config_name(model: onnx.ModelProto) -> str:
+    """The generic config for a card-less model: the first of :data:`GENERIC_BY_OP` whose op type
+    the float graph has, else ``default``. Which ops an int8 recipe should quantize depends on the
+    architecture (configs/default_transformer.yaml has the measurements), and the graph says which."""
+    ops = {n.op_type for n in model.graph.node}
+    return next((name for op, name in GENERIC_BY_OP if op in ops), DEFAULT_CONFIG)
+
+
+def config_for(config_arg: str | Path | None, source: Artifact) -> QuantConfig:
+    """``--config`` if given, else the config the model card names, else the generic config for
+    the float export's graph (:func:`generic_config_name`)."""
+    chosen = config_arg or model_card_of(source).quantize_config
+    return load_config(chosen or generic_config_name(onnx.load(source.onnx_path, load_external_data=False)))
 
 
 def held_out_set(
@@ -227,10 +242,25 @@ class Quantizer:
         return layer_errors(frontend.prepend(self.float_model, self.spec), candidate.model, self.frames, against_float)
 
 
+def agreement_at(fidelity: dict[str, Any], margin: float) -> float:
+    """Top-1 agreement among the held-out images whose float top-1 leads by at least ``margin``
+    (softmax probability), or among all images where none does. A near-tie's top-1 flips under any
+    change of arithmetic (bf16 does it too), so --auto judges the images where a flip is a defect."""
+    bands = {b["float_margin_at_least"]: b for b in fidelity.get("top1_agreement_by_float_margin") or []}
+    band = bands.get(margin)
+    return float(band["top1_agreement"] if band else fidelity["top1_agreement"] or 0.0)
+
+
 def _auto(
-    job: Quantizer, config: QuantConfig, first: BuiltCandidate, target: float, first_layers: list[LayerError]
+    job: Quantizer,
+    config: QuantConfig,
+    first: BuiltCandidate,
+    target: float,
+    first_layers: list[LayerError],
+    margin: float = DEFAULT_TARGET_MARGIN,
 ) -> tuple[BuiltCandidate, QuantConfig, list[dict[str, Any]]]:
-    """Raise the layers that lose most to quantization to float until top-1 agreement reaches ``target``.
+    """Raise the layers that lose most to quantization to float until top-1 agreement on the images
+    with float margin >= ``margin`` (:func:`agreement_at`) reaches ``target``.
 
     Each step sets the nodes reading the two activations with the lowest ``local_sqnr_db`` to float,
     re-quantizes and re-measures. Returns the first step that meets the target; if none does, the
@@ -242,10 +272,10 @@ def _auto(
     engine = config.engine["runtime"]
     tried: list[tuple[BuiltCandidate, QuantConfig, float]] = [(first, config, latency_ms(first.artifact, engine, x))]
     base_ms = tried[0][2]
-    history = [_step(0, [], first, base_ms, base_ms)]
+    history = [_step(0, [], first, base_ms, base_ms, margin)]
     current, current_config = first, config
     for step in range(1, AUTO_MAX_STEPS + 1):
-        if (current.end_to_end["top1_agreement"] or 0.0) >= target:
+        if agreement_at(current.end_to_end, margin) >= target:
             break
         raised = set(current_config.overrides()["nodes"])
         chosen: dict[str, str] = {}
@@ -262,13 +292,13 @@ def _auto(
         current = job.build(current_config, f"auto{step}")
         ms = latency_ms(current.artifact, engine, x)
         tried.append((current, current_config, ms))
-        history.append(_step(step, sorted(chosen), current, ms, base_ms))
-    if (current.end_to_end["top1_agreement"] or 0.0) >= target:
+        history.append(_step(step, sorted(chosen), current, ms, base_ms, margin))
+    if agreement_at(current.end_to_end, margin) >= target:
         return current, current_config, history
 
     def rank(item: tuple[BuiltCandidate, QuantConfig, float]) -> tuple[float, float, float]:
         e2e = item[0].end_to_end
-        return (-(e2e["top1_agreement"] or 0.0), -(e2e["logit_cosine_mean"] or 0.0), item[2])
+        return (-agreement_at(e2e, margin), -(e2e["logit_cosine_mean"] or 0.0), item[2])
 
     best = min(tried, key=rank)
     kept = tried.index(best)
@@ -278,11 +308,15 @@ def _auto(
     return best[0], best[1], history
 
 
-def _step(step: int, raised: list[str], candidate: BuiltCandidate, ms: float, base_ms: float) -> dict[str, Any]:
+def _step(
+    step: int, raised: list[str], candidate: BuiltCandidate, ms: float, base_ms: float, margin: float
+) -> dict[str, Any]:
     return {
         "step": step,
         "raised": raised,
         "top1_agreement": candidate.end_to_end["top1_agreement"],
+        "top1_agreement_at_target_margin": agreement_at(candidate.end_to_end, margin),
+        "target_margin": margin,
         "logit_cosine_mean": candidate.end_to_end["logit_cosine_mean"],
         "latency_ms": round(ms, 3),
         "latency_delta_ms": round(ms - base_ms, 3),
@@ -306,6 +340,7 @@ def quantize_artifact(
     force: bool = False,
     auto: bool = False,
     target_agreement: float = 0.99,
+    target_margin: float = DEFAULT_TARGET_MARGIN,
     source_is_temporary: bool = False,
 ) -> Outcome:
     """Quantize ``source`` and write ``out_dir/MODEL.int8.onnx`` + ``.json``; see the module doc."""
@@ -319,6 +354,9 @@ def quantize_artifact(
         raise EdgezooError(f"--num-calib must be positive, got {num_calib}")
     if not 0.0 < target_agreement <= 1.0:
         raise EdgezooError(f"--target-agreement must be in (0, 1], got {target_agreement}")
+    if target_margin not in MARGIN_BANDS:
+        bands = ", ".join(f"{b:g}" for b in MARGIN_BANDS)
+        raise EdgezooError(f"--target-margin must be one of {bands}, got {target_margin:g}")
     count = num_calib or config.calibration["count"]
     with tempfile.TemporaryDirectory(prefix="edgezoo-int8-") as tmp:
         job = Quantizer(source, config, card, Path(tmp))
@@ -338,7 +376,7 @@ def quantize_artifact(
         final_config = config
         if auto and job.frames:
             first = candidate
-            candidate, final_config, history = _auto(job, config, candidate, target_agreement, layers)
+            candidate, final_config, history = _auto(job, config, candidate, target_agreement, layers, target_margin)
             if candidate is not first:
                 layers = job.layers(candidate)
         fidelity = report(

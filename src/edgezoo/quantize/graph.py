@@ -141,10 +141,17 @@ def strip_qdq_around(
     producer = {o: n for n in graph.node for o in n.output}
     consumers = _consumers(graph)
 
+    ref_inits = {i.name: i for i in reference.graph.initializer}
     for node in [n for n in graph.node if n.name in set(node_names)]:
         for k, name in enumerate(node.input):
             dq = producer.get(name)
             if dq is None or dq.op_type != "DequantizeLinear":
+                continue
+            if name in ref_inits and dq.input[0] not in producer:
+                # A weight or bias the exporter shared with a quantized node (it dedups equal
+                # initializers, e.g. the zero biases of freshly initialised BatchNorms): the other
+                # node's quantization made it a DQ of int8/int32 data. This node gets its own float copy.
+                node.input[k] = _float_copy(model, ref_inits[name])
                 continue
             q = producer.get(dq.input[0])
             if q is None or q.op_type != "QuantizeLinear":
@@ -245,6 +252,17 @@ def _restore(model: onnx.ModelProto, reference: onnx.ModelProto, act: onnx.NodeP
         have.add(extra)
     model.graph.node.append(copy_)
     return out
+
+
+def _float_copy(model: onnx.ModelProto, init: onnx.TensorProto) -> str:
+    """Add ``init`` (from the float model) as ``<name>/float`` unless already there; return its name."""
+    name = f"{init.name}/float"
+    if not any(i.name == name for i in model.graph.initializer):
+        copy_ = onnx.TensorProto()
+        copy_.CopyFrom(init)
+        copy_.name = name
+        model.graph.initializer.append(copy_)
+    return name
 
 
 def _topological_sort(model: onnx.ModelProto) -> None:
@@ -487,8 +505,10 @@ _FUSABLE_ACTIVATIONS = ("Relu", "Clip", "LeakyRelu", "HardSigmoid", "Sigmoid", "
 
 def _origin(name: str) -> str:
     """The graph name a runtime node was made from: ORT's NCHWc pass names the convolutions it makes
-    ``<output tensor>_nchwc`` and its QDQ fusions ``<node>_token_<n>``."""
-    return re.sub(r"(_nchwc|_token_\d+)+$", "", name)
+    ``<output tensor>_nchwc``, its QDQ fusions ``<node>_token_<n>``, and its QDQ propagation, which
+    moves a QuantizeLinear up past Reshape/Transpose to the float node before them (DeiT's patch
+    embedding, ConvNeXt's stem), renames that node's output ``<tensor>_pre_q``."""
+    return re.sub(r"(_pre_q|_nchwc|_token_\d+)+$", "", name)
 
 
 def _runtime_makers(

@@ -226,7 +226,7 @@ def tune_artifact(
         for path in (target, target.with_suffix(".json"), yaml_path, table_path):
             if path.exists():
                 raise EdgezooError(f"{path}: already exists (use --force to replace it)")
-    shipped = config_for(None, card)
+    shipped = config_for(None, source)
     real_weights = source.card.get("weights", {}).get("kind") != "random"
     started = time.perf_counter()
     recipes = candidates(shipped, host)
