@@ -74,3 +74,10 @@ def agreement_by_margin(margins: Sequence[float], same: Sequence[bool]) -> list[
         for band in MARGIN_BANDS
         if (m >= band).any()
     ]
+
+
+def band_at(fidelity: dict[str, Any], margin: float) -> dict[str, Any] | None:
+    """The ``top1_agreement_by_float_margin`` entry of a :func:`compare_logits` result for ``margin``
+    (one of ``MARGIN_BANDS``), or None where no image's float margin reaches it."""
+    bands = fidelity.get("top1_agreement_by_float_margin") or []
+    return next((b for b in bands if b["float_margin_at_least"] == margin), None)

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import onnx
 
-from edgezoo.agreement import MARGIN_BANDS, compare_logits
+from edgezoo.agreement import MARGIN_BANDS, band_at, compare_logits
 from edgezoo.artifact import Artifact, command_line, now_iso, read_artifact, versions, write_artifact
 from edgezoo.errors import EdgezooError
 from edgezoo.export.rewrite import rewrite_grouped_conv
@@ -246,8 +246,7 @@ def agreement_at(fidelity: dict[str, Any], margin: float) -> float:
     """Top-1 agreement among the held-out images whose float top-1 leads by at least ``margin``
     (softmax probability), or among all images where none does. A near-tie's top-1 flips under any
     change of arithmetic (bf16 does it too), so --auto judges the images where a flip is a defect."""
-    bands = {b["float_margin_at_least"]: b for b in fidelity.get("top1_agreement_by_float_margin") or []}
-    band = bands.get(margin)
+    band = band_at(fidelity, margin)
     return float(band["top1_agreement"] if band else fidelity["top1_agreement"] or 0.0)
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from edgezoo.agreement import band_at
 from edgezoo.artifact import Artifact, now_iso, write_artifact
 from edgezoo.errors import EdgezooError
 from edgezoo.fsutil import atomic_path, write_json
@@ -129,9 +130,7 @@ class TuneResult:
 
 
 def _band(e2e: dict[str, Any]) -> dict[str, Any] | None:
-    return next(
-        (b for b in e2e.get("top1_agreement_by_float_margin", []) if b["float_margin_at_least"] == MARGIN), None
-    )
+    return band_at(e2e, MARGIN)
 
 
 def margin_agreement(e2e: dict[str, Any]) -> float | None:
