@@ -37,6 +37,7 @@ import quantize_targets  # noqa: E402
 from quantize_targets import make_images, split_photos, weight_rounding_floor  # noqa: E402
 
 import edgezoo  # noqa: E402,F401  (torchvision shim before timm)
+from edgezoo.agreement import band_at  # noqa: E402
 from edgezoo.artifact import now_iso, versions  # noqa: E402
 from edgezoo.bench.machine import machine_info  # noqa: E402
 from edgezoo.export.to_onnx import export  # noqa: E402
@@ -121,11 +122,6 @@ def photo_split(root: Path, photos: Path) -> tuple[Path, Path]:
     return split_photos(root, photos)
 
 
-def _band(fidelity: dict[str, object], at_least: float) -> dict[str, object] | None:
-    bands = fidelity.get("top1_agreement_by_float_margin") or []
-    return next((b for b in bands if abs(b["float_margin_at_least"] - at_least) < 1e-9), None)
-
-
 def rounding_floor(name: str, work: Path, source: object, held_out: Path, tag: str) -> dict[str, object]:
     """quantize_targets' weight-rounding floor (only Conv/Gemm weights rounded, activations exact) for
     this model: its helper reads the lite0 card for the crop, so point it at this model's card."""
@@ -140,7 +136,7 @@ def rounding_floor(name: str, work: Path, source: object, held_out: Path, tag: s
             "logit_cosine_mean": r["logit_cosine_mean"],
             "top1_agreement": r["top1_agreement"],
             f"top1_agreement_margin_{MARGIN}": (
-                _band({"top1_agreement_by_float_margin": r["by_float_margin"]}, MARGIN) or {}
+                band_at({"top1_agreement_by_float_margin": r["by_float_margin"]}, MARGIN) or {}
             ).get("top1_agreement"),
         }
         for how, r in rows.items()
@@ -172,7 +168,7 @@ def measure(name: str, auto: bool, work: Path, splits: dict[str, tuple[Path, Pat
             auto=auto,
         )
         fid = outcome.fidelity
-        band = _band(fid, MARGIN)
+        band = band_at(fid, MARGIN)
         met = fid["logit_cosine_mean"] >= COSINE_MIN and band is not None and band["top1_agreement"] >= AGREEMENT_MIN
         row[f"split_{tag}"] = {
             "calibration_images": outcome.artifact.card["quantization"]["calibration"]["count"],
@@ -220,7 +216,8 @@ def write_doc(report: dict[str, object]) -> None:
         f" ISA flags {' '.join(m['cpu']['flags'])} (fidelity does not depend on timing).",
         f"Date: {report['date']}. "
         + "; ".join(
-            f"{r['model']}: `{r.get('command', report['command'])}` ({r.get('seconds', 'still running:')} s)"
+            f"{r['model']}: `{r.get('command', report['command'])}`"
+            + (f" ({r['seconds']} s)" if "seconds" in r else " (still running)")
             for r in report["models"]
         )
         + " (wall time on a machine shared with other jobs).",

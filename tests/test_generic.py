@@ -20,6 +20,7 @@ from conftest import photo_view_sets
 from timm.layers.conv2d_same import Conv2dSame
 from timm.layers.pool2d_same import AvgPool2dSame, MaxPool2dSame
 
+from edgezoo.agreement import band_at
 from edgezoo.export.static_pad import freeze_same_padding
 from edgezoo.export.to_onnx import _simplify, _to_onnx
 from edgezoo.inputs.preprocess import prepare
@@ -231,7 +232,8 @@ def test_real_weights_export_and_predict(cli, tmp_path, photos, name):
 
 def _fidelity_at_margin(card: dict, margin: float) -> dict:
     fid = card["quantization"]["fidelity"]
-    band = next(b for b in fid["top1_agreement_by_float_margin"] if b["float_margin_at_least"] == margin)
+    band = band_at(fid, margin)
+    assert band is not None, fid
     return {"cosine": fid["logit_cosine_mean"], "agreement": band["top1_agreement"], "images": band["images"]}
 
 

@@ -256,7 +256,7 @@ def _auto(
     first: BuiltCandidate,
     target: float,
     first_layers: list[LayerError],
-    margin: float = DEFAULT_TARGET_MARGIN,
+    margin: float,
 ) -> tuple[BuiltCandidate, QuantConfig, list[dict[str, Any]]]:
     """Raise the layers that lose most to quantization to float until top-1 agreement on the images
     with float margin >= ``margin`` (:func:`agreement_at`) reaches ``target``.
