@@ -17,7 +17,7 @@ from edgezoo.host import current_host
 RESULT_FIELDS = {
     "model", "artifact", "label", "engine", "device", "precision", "variant", "threads", "streams", "batch",
     "latency_ms", "spread", "mad_ms", "iterations", "fps", "load_s", "size_bytes", "peak_rss_mb", "rss_delta_mb",
-    "ratio_to_best", "best_label", "engine_precision", "note", "measured_s",
+    "ratio_to_best", "best_label", "engine_precision", "note", "measured_s", "deployed",
 }  # fmt: skip
 FAST = ["--duration", "0.05", "--warmup", "0", "--threads", "1"]
 
@@ -100,6 +100,13 @@ def test_every_engine_and_peer_on_t8(cli, t8, tmp_path):
     assert best["ratio_to_best"] == pytest.approx(1.0) and best["best_label"] == best["label"]
     assert all(r["ratio_to_best"] >= 1.0 for r in results if r["variant"] == "edgezoo" and r["streams"] == 1)
     (one_thread,) = doc["summary"]
+    from edgezoo.bench.targets import deployed_label
+
+    assert (one_thread["int8_label"], one_thread["int8_deployed"]) == (deployed_label(int8), True)
+    assert [r["label"] for r in results if r["deployed"] and r["streams"] == 1] == [deployed_label(int8)]
+    assert one_thread["targets_isa"] == current_host().isa_class and set(one_thread["targets_met"]) == {
+        "vs_eager_reparam", "vs_nncf_default", "vs_best_float"
+    }  # fmt: skip
     assert one_thread["int8_speedup_vs_eager_reparam"] == pytest.approx(
         by[("eager-reparam torch fp32", 1)]["latency_ms"]["median"] / one_thread["int8_median_ms"]
     )
@@ -237,7 +244,11 @@ def test_an_int8_cards_precision_hint_gets_its_own_openvino_row(t8, tmp_path):
     for hint in ("f32", "bf16"):
         card = {**json.loads(int8.card_path.read_text()), "engine": "openvino", "precision_hint": hint}
         (folder / int8.card_path.name).write_text(json.dumps(card))
-        rows[hint] = [(t.engine, t.ov_precision, t.label) for t in make_plan(req).targets if t.precision == "int8"]
+        planned = [t for t in make_plan(req).targets if t.precision == "int8"]
+        rows[hint] = [(t.engine, t.ov_precision, t.label) for t in planned]
+        # The row the card deploys is marked so: the bench's targets judge that one.
+        has_row = hint == "f32" or current_host().bf16  # no bf16 row where the CPU has no bf16
+        assert [t.label for t in planned if t.deployed] == ([f"edgezoo openvino int8+{hint}"] if has_row else [])
     common = [
         ("onnxruntime", None, "edgezoo onnxruntime int8"),
         ("openvino", "default", "edgezoo openvino int8"),

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from edgezoo.bench.report import add_ratios, markdown, summarize
+from edgezoo.bench.report import add_ratios, host_of, markdown, speed_targets, summarize
 from edgezoo.bench.stats import mad, median, percentile, relative_spread, summarize_ms
+from edgezoo.host import parse_cpuinfo
+
+CPUINFO = Path(__file__).parent / "data" / "cpuinfo"
+
+
+def _host(name: str, arch: str = "x86_64"):
+    return parse_cpuinfo((CPUINFO / name).read_text(encoding="utf-8"), arch)
 
 
 @pytest.mark.parametrize("q", [0, 10, 25, 50, 90, 99, 100])
@@ -121,3 +129,77 @@ def test_markdown_lists_every_way_and_what_was_skipped():
     assert "| edgezoo openvino int8 |" in text and "| eager torch fp32 |" in text
     assert "6.00x" in text  # eager's ratio to edgezoo's best
     assert "torch cuda: torch sees no CUDA GPU" in text
+
+
+@pytest.mark.parametrize(
+    ("cpuinfo", "arch", "eager", "nncf"),
+    [
+        ("zen3.txt", "x86_64", 3.0, 1.3),  # AVX2 only: no int8 dot products
+        ("zen4.txt", "x86_64", 4.0, 1.0),
+        ("sapphire_rapids.txt", "x86_64", 4.0, 1.0),
+        ("cortex_a55_rdk_x5.txt", "aarch64", 4.0, 1.0),  # ARM dot product
+    ],
+)
+def test_speed_targets_follow_the_host(cpuinfo, arch, eager, nncf):
+    t = speed_targets(_host(cpuinfo, arch))
+    assert t == {"vs_eager_reparam": eager, "vs_nncf_default": nncf, "vs_best_float": 1.0}
+
+
+def _zoo_rows(deployed_ms: float, other_ms: float) -> list[dict]:
+    """A deployed int8 row and a faster or slower int8 way its card does not use, with every peer."""
+    rows = [
+        {**_row("edgezoo openvino int8", "edgezoo", "int8", deployed_ms), "deployed": True},
+        {**_row("edgezoo openvino int8+f32", "edgezoo", "int8", other_ms), "deployed": False},
+        _row("edgezoo openvino bf16", "edgezoo", "bf16", 9.0),
+        {**_row("edgezoo onnxruntime fp32", "edgezoo", "fp32", 12.0), "engine": "onnxruntime"},
+        _row("eager-reparam torch fp32", "eager-reparam", "fp32", 30.0),
+        _row("nncf-default openvino int8", "nncf-default", "int8", 8.0),
+    ]
+    add_ratios(rows)
+    return rows
+
+
+def test_targets_judge_the_deployed_int8_row_for_the_documents_host():
+    # The int8+f32 way is faster (6 ms), but the card deploys the other (7.5 ms): that is judged.
+    zen3, zen4 = _host("zen3.txt"), _host("zen4.txt")
+    (s,) = summarize(_zoo_rows(7.5, 6.0), zen4)
+    assert (s["int8_label"], s["int8_deployed"]) == ("edgezoo openvino int8", True)
+    assert s["int8_speedup_vs_nncf_default"] == pytest.approx(8.0 / 7.5)
+    assert s["best_float_label"] == "edgezoo openvino bf16"
+    assert s["int8_speedup_vs_best_float"] == pytest.approx(9.0 / 7.5)
+    assert s["targets_isa"] == "avx512-vnni-bf16"
+    # 30 / 7.5 = 4.0x eager: the VNNI target (4x) is met; 1.07x NNCF is "faster".
+    assert s["targets_met"] == {"vs_eager_reparam": True, "vs_nncf_default": True, "vs_best_float": True}
+    # The same figures judged for an AVX2-only host: 3x eager is met, 1.3x over NNCF is not.
+    (s,) = summarize(_zoo_rows(7.5, 6.0), zen3)
+    assert s["targets_isa"] == "avx2"
+    assert s["targets_met"] == {"vs_eager_reparam": True, "vs_nncf_default": False, "vs_best_float": True}
+    # Slower than NNCF and than the best float way: both "faster" targets fail.
+    (s,) = summarize(_zoo_rows(9.5, 9.4), zen4)
+    assert s["int8_label"] == "edgezoo openvino int8"
+    assert s["targets_met"] == {"vs_eager_reparam": False, "vs_nncf_default": False, "vs_best_float": False}
+
+
+def test_without_a_deployed_row_the_fastest_int8_row_is_judged_and_said():
+    rows = [{k: v for k, v in r.items() if k != "deployed"} for r in _zoo_rows(7.5, 6.0)]
+    (s,) = summarize(rows, _host("zen4.txt"))
+    assert (s["int8_label"], s["int8_deployed"]) == ("edgezoo openvino int8+f32", False)
+    doc = {
+        "command": "edgezoo bench m",
+        "created": "2026-01-01T00:00:00+00:00",
+        "machine": {"cpu": {"model": "X", "usable_cores": 2, "memory_gb": 1, "flags": []}, "versions": {}},
+        "settings": {"warmup_s": 0.5, "duration_s": 2.0},
+        "results": rows,
+        "summary": [s],
+        "skipped": [],
+    }
+    line = next(ln for ln in markdown(doc).splitlines() if ln.startswith("- m, 1 thread"))
+    assert "not the card's way" in line and "targets for avx512-vnni-bf16" in line
+    assert "5.00x reparameterized eager (4x: met)" in line  # 30 ms / 6 ms
+    assert "1.33x NNCF default int8 (faster: met)" in line
+
+
+def test_host_of_reads_the_machine_block():
+    assert host_of({"cpu": {"model": "X"}}) is None  # older documents: no arch recorded
+    host = host_of({"cpu": {"model": "AMD EPYC 7B13", "arch": "x86_64", "flags": ["avx2", "fma"]}})
+    assert host is not None and host.isa_class == "avx2" and not host.int8_dot_product

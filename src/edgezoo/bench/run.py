@@ -177,6 +177,7 @@ def run_plan(
             "engine": target.engine,
             "device": target.device,
             "precision": target.precision,
+            "deployed": target.deployed,
         }
         if kind == "result":
             ran = event.get("engine_precision")

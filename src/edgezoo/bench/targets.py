@@ -78,6 +78,7 @@ class Target:
     note: str = ""
     batches: list[int] = field(default_factory=lambda: [1])
     tag: str = ""  # tells apart two artifacts of the same model and precision (their file)
+    deployed: bool = False  # edgezoo int8 run the way its card deploys it (engine and precision hint)
 
     @property
     def label(self) -> str:
@@ -403,6 +404,7 @@ def _edgezoo_targets(plan: Plan, art: Artifact, req: PlanRequest, devices: set[s
     deployed = ("int8", str(art.card.get("engine")), "cpu", "int8", own)
     if precision == "int8" and own and deployed not in runs:
         runs.append(deployed)
+    deployed_row = deployed_way(art.card) if precision == "int8" else None
     for art_precision, engine, device, row_precision, hint in runs:
         if art_precision != precision or engine not in req.engines or row_precision not in req.precisions:
             continue
@@ -427,6 +429,7 @@ def _edgezoo_targets(plan: Plan, art: Artifact, req: PlanRequest, devices: set[s
                 note=art.onnx_path.name,
                 batches=_batches(req, device),
                 tag=tag,
+                deployed=device == "cpu" and (engine, hint) == deployed_row,
             )
         )
 
