@@ -274,7 +274,8 @@ def targets_lines(summary: list[dict[str, Any]]) -> list[str]:
                 f" {_x(s['int8_speedup_vs_eager_reparam'])} faster than reparameterized eager"
                 f" (target {EAGER_SPEEDUP_TARGET:.0f}x: {_yes(s['target_4x_vs_eager_reparam_met'])}),"
                 f" {_x(s['int8_speedup_vs_nncf_default'])} vs NNCF default int8"
-                f" (not slower: {_yes(s['target_not_slower_than_nncf_met'])})"
+                f" (not slower: {_yes(s['target_not_slower_than_nncf_met'])}),"
+                f" {_x(s['int8_speedup_vs_openvino_bf16'])} vs OpenVINO bf16"
             )
     return lines
 

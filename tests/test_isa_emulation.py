@@ -1,0 +1,124 @@
+"""benchmarks/isa_emulation.py: the GELU what-ifs compute what they say, and the ISA limit is checked."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from edgezoo.host import current_host
+
+_SPEC = importlib.util.spec_from_file_location(
+    "isa_emulation", Path(__file__).resolve().parents[1] / "benchmarks" / "isa_emulation.py"
+)
+isa_emulation = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(isa_emulation)
+
+
+def _conv_gelu_model(path: Path) -> np.ndarray:
+    """Conv -> GELU as PyTorch's exporter writes it (x * 0.5 * (1 + erf(x / sqrt 2))) -> Conv."""
+    rng = np.random.default_rng(0)
+    w1 = rng.normal(size=(8, 3, 3, 3)).astype(np.float32)
+    w2 = rng.normal(size=(4, 8, 1, 1)).astype(np.float32)
+    inits = [
+        numpy_helper.from_array(w1, "w1"),
+        numpy_helper.from_array(w2, "w2"),
+        numpy_helper.from_array(np.array(np.sqrt(2.0), np.float32), "sqrt2"),
+        numpy_helper.from_array(np.array(1.0, np.float32), "one"),
+        numpy_helper.from_array(np.array(0.5, np.float32), "half"),
+    ]
+    nodes = [
+        helper.make_node("Conv", ["x", "w1"], ["c"], pads=[1, 1, 1, 1]),
+        helper.make_node("Div", ["c", "sqrt2"], ["d"]),
+        helper.make_node("Erf", ["d"], ["e"]),
+        helper.make_node("Add", ["e", "one"], ["a"]),
+        helper.make_node("Mul", ["c", "a"], ["m"]),
+        helper.make_node("Mul", ["m", "half"], ["g"]),
+        helper.make_node("Conv", ["g", "w2"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 8, 8])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return w2
+
+
+def _run(path: Path, x: np.ndarray) -> np.ndarray:
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+
+
+@pytest.mark.parametrize(
+    ("kind", "act"),
+    [("relu", lambda c: np.maximum(c, 0.0)), ("sigmoid", lambda c: c / (1.0 + np.exp(-1.702 * c)))],
+)
+def test_gelu_what_ifs_replace_every_erf_gelu_by_their_activation(tmp_path, kind, act):
+    src = tmp_path / "m.onnx"
+    _conv_gelu_model(src)
+    card = {"model": "m", "sha256": "old"}
+    out = isa_emulation._swap_gelu(SimpleNamespace(onnx_path=src, card=card), kind, tmp_path / kind)
+    swapped = onnx.load(str(out))
+    assert not [n for n in swapped.graph.node if n.op_type == "Erf"]
+    x = np.random.default_rng(1).normal(size=(1, 3, 8, 8)).astype(np.float32)
+    # The first conv's output, taken from the original graph, through the what-if's activation and
+    # the second conv, by hand:
+    original = onnx.load(str(src))
+    original.graph.output.append(helper.make_tensor_value_info("c", TensorProto.FLOAT, None))
+    probe = tmp_path / "probe.onnx"
+    onnx.save(original, str(probe))
+    conv1 = ort.InferenceSession(str(probe), providers=["CPUExecutionProvider"]).run(["c"], {"x": x})[0]
+    w2 = numpy_helper.to_array(next(i for i in swapped.graph.initializer if i.name == "w2"))
+    expected = np.einsum("oc,bchw->bohw", w2[:, :, 0, 0], act(conv1))
+    np.testing.assert_allclose(_run(out, x), expected, rtol=1e-4, atol=1e-4)
+    assert not np.allclose(_run(out, x), _run(src, x), atol=1e-3)  # it did change the model
+    written = json.loads(out.with_suffix(".json").read_text())
+    assert written["sha256"] != "old" and kind in written["note"]
+
+
+def test_limited_run_records_kernels_and_says_whether_the_limit_held(tmp_path):
+    path = tmp_path / "m.onnx"
+    _conv_gelu_model(path)
+    ways = [
+        {"label": "NNCF default int8", "path": str(path), "hint": "f32"},
+        {"label": "OpenVINO float, f32", "path": str(path), "hint": "f32"},
+    ]
+    run = isa_emulation._summary(isa_emulation._run_child(ways, 1, "AVX2"), "AVX2")
+    kernels = {k for ks in run["conv_kernels"].values() for k in ks}
+    assert kernels and run["limit_effective"] is True, kernels
+    if current_host().has("avx512f"):  # the limit is what moved the kernels off AVX-512 here
+        native = isa_emulation._run_child(ways, 1, None)
+        assert any("avx512" in k for ks in native["conv_kernels"].values() for k in ks)
+    assert set(run["vs_nncf"]) == {"NNCF default int8", "OpenVINO float, f32"}
+
+
+def test_a_kernel_above_the_limit_is_reported():
+    ms = {"NNCF default int8": 2.0, "OpenVINO float, f32": 4.0}
+    run = {"ms": ms, "conv_kernels": {"a": {"brgconv_avx512_f32": 1}}}
+    summary = isa_emulation._summary(run, "AVX2")
+    assert summary["limit_effective"] is False and summary["kernels_above_limit"] == ["brgconv_avx512_f32"]
+    assert summary["vs_nncf"]["OpenVINO float, f32"] == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize(("limit", "isa"), [("AVX2", "avx2"), ("AVX2_VNNI", "avx2-vnni"), ("AVX512_CORE", "avx512")])
+def test_candidates_are_the_ones_tune_lists_on_a_host_of_the_limit(limit, isa):
+    from edgezoo.host import Host
+    from edgezoo.quantize.config import load_config
+    from edgezoo.tune.candidates import candidates
+
+    host = Host("limited", "x86_64", isa_emulation.LIMIT_FLAGS[limit])
+    assert host.isa_class == isa and not host.bf16  # no bf16 under these limits: no float-leftovers row
+    names = [r.name for r in candidates(load_config("fastvit_t8"), host)]
+    assert names[0] == "shipped" and not [n for n in names if n.startswith("float-leftovers")]
+    assert ("8-bit-weights" in names) == (not host.int8_dot_product)
