@@ -78,3 +78,27 @@ def test_isa_mismatch_names_both_hosts():
     assert line is not None and "avx512-vnni-bf16" in line and "avx2" in line and "AMD EPYC 7B13" in line
     assert isa_mismatch({"isa": "avx2"}, zen3) is None
     assert isa_mismatch(None, zen3) is None and isa_mismatch({}, zen3) is None
+
+
+def test_a_recorded_cpuinfo_can_stand_for_this_host(monkeypatch, tmp_path):
+    """EDGEZOO_CPUINFO: quantize for the host an artifact will run on; bad files are one-line errors."""
+    from edgezoo.errors import EdgezooError
+    from edgezoo.host import CPUINFO_ENV
+
+    def host_from(path: Path) -> Host:
+        monkeypatch.setenv(CPUINFO_ENV, str(path))
+        current_host.cache_clear()
+        try:
+            return current_host()
+        finally:
+            current_host.cache_clear()
+
+    zen3 = host_from(DATA / "zen3.txt")
+    assert (zen3.model, zen3.arch, zen3.isa_class, zen3.int8_dot_product) == ("AMD EPYC 7B13", "x86_64", "avx2", False)
+    a55 = host_from(DATA / "cortex_a55_rdk_x5.txt")  # ARM text read on any machine: arch from its fields
+    assert (a55.arch, a55.isa_class) == ("aarch64", "arm-neon-dotprod")
+    with pytest.raises(EdgezooError, match=r"missing\.txt: cannot read it as EDGEZOO_CPUINFO"):
+        host_from(tmp_path / "missing.txt")
+    (tmp_path / "notes.txt").write_text("hello\n")
+    with pytest.raises(EdgezooError, match=r"notes\.txt: not a cpuinfo file"):
+        host_from(tmp_path / "notes.txt")

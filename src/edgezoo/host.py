@@ -9,10 +9,15 @@ artifact cards record the class; ``predict``/``bench``/``eval`` compare it with 
 Detection reads ``/proc/cpuinfo`` (x86 ``flags``, ARM ``Features``) with :mod:`platform` for the
 architecture, and falls back to py-cpuinfo where there is no ``/proc`` (macOS, Windows). Parsing
 is a pure function of the text, so it is tested on recorded cpuinfo of hosts we cannot reach.
+
+``EDGEZOO_CPUINFO=FILE`` makes edgezoo take a recorded cpuinfo as this host: to quantize for the
+host an artifact will run on (7-bit weights for an AVX2 fleet from a VNNI build machine), and, with
+oneDNN limited to that host's ISA (``ONEDNN_MAX_CPU_ISA``), to run its code paths end to end.
 """
 
 from __future__ import annotations
 
+import os
 import platform
 import re
 from dataclasses import asdict, dataclass
@@ -20,7 +25,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from edgezoo.errors import EdgezooError
+
 CPUINFO = Path("/proc/cpuinfo")
+CPUINFO_ENV = "EDGEZOO_CPUINFO"  # a recorded cpuinfo file to take as this host (see the module docstring)
 
 # Flags that change which kernels the engines pick, in /proc/cpuinfo's spelling.
 FLAGS_OF_INTEREST = (
@@ -173,9 +181,24 @@ def _normal_arch(machine: str) -> str:
     return {"amd64": "x86_64", "arm64": "aarch64"}.get(machine, machine)
 
 
+def _recorded_host(path: Path) -> Host:
+    """The host a recorded cpuinfo file describes; its architecture from its own fields."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise EdgezooError(f"{path}: cannot read it as {CPUINFO_ENV} ({exc.strerror or exc})") from None
+    arch = "x86_64" if _field(text, ("flags",)) else "aarch64" if _field(text, ("Features",)) else ""
+    if not arch:
+        raise EdgezooError(f"{path}: not a cpuinfo file ({CPUINFO_ENV}): it has no 'flags' or 'Features' line")
+    return parse_cpuinfo(text, arch)
+
+
 @cache
 def current_host() -> Host:
-    """This process's CPU (computed once)."""
+    """This process's CPU (computed once), or the recorded one ``EDGEZOO_CPUINFO`` names."""
+    recorded = os.environ.get(CPUINFO_ENV)
+    if recorded:
+        return _recorded_host(Path(recorded))
     arch = _normal_arch(platform.machine())
     try:
         text = CPUINFO.read_text(encoding="utf-8", errors="replace")
