@@ -1,4 +1,4 @@
-"""benchmarks/isa_emulation.py: the GELU what-ifs compute what they say, and the ISA limit is checked."""
+"""ISA emulation: benchmarks/isa_emulation.py (its GELU what-ifs, the limit check) and tests/emulate/avx2."""
 
 from __future__ import annotations
 
@@ -122,3 +122,28 @@ def test_candidates_are_the_ones_tune_lists_on_a_host_of_the_limit(limit, isa):
     names = [r.name for r in candidates(load_config("fastvit_t8"), host)]
     assert names[0] == "shipped" and not [n for n in names if n.startswith("float-leftovers")]
     assert ("8-bit-weights" in names) == (not host.int8_dot_product)
+
+
+def test_the_avx2_harness_gives_openvino_an_avx2_hosts_default_precision(tmp_path):
+    """tests/emulate/avx2: under the oneDNN limit OpenVINO still reads bf16 from CPUID and cannot
+    compile at its default precision; the harness makes it run f32, as an AVX2 host does."""
+    import os
+    import subprocess
+    import sys
+
+    path = tmp_path / "m.onnx"
+    _conv_gelu_model(path)
+    hint = "INFERENCE_PRECISION_HINT"
+    code = (
+        f"import openvino as ov; c = ov.Core(); m = c.compile_model(r'{path}', 'CPU', {{'{hint}': 'bf16'}});"
+        f" print(m.get_property('{hint}'), c.get_property('CPU', '{hint}'))"
+    )
+    harness = Path(__file__).parent / "emulate" / "avx2"
+    env = {**os.environ, "ONEDNN_MAX_CPU_ISA": "AVX2", "PYTHONPATH": str(harness)}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr[-400:]
+    assert out.stdout.split() == ["<Type:", "'float32'>", "<Type:", "'float32'>"]
+    if current_host().bf16:  # what the harness is for: without it the limited compile fails here
+        env.pop("PYTHONPATH")
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False)
+        assert out.returncode != 0
