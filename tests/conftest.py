@@ -65,11 +65,25 @@ def lite0_artifact(tmp_path_factory):
     return artifact
 
 
+def float_model(name: str, nodes: list, inits: list, inputs: dict, outputs: dict):
+    """An opset-17 ONNX model of float tensors ``inputs``/``outputs`` (name -> shape), IR version 8:
+    what onnxruntime and OpenVINO read for opsets up to 17."""
+    import onnx
+    from onnx import helper
+
+    def infos(shapes: dict) -> list:
+        return [helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, shape) for n, shape in shapes.items()]
+
+    graph = helper.make_graph(nodes, name, infos(inputs), infos(outputs), inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model
+
+
 def conv_relu_conv(w1, b1, w2, b2, height: int, **first_conv: object):
     """A float ONNX model ``input -> Conv(w1, b1, **first_conv) -> Relu -> Conv(w2, b2)`` on square
     ``height`` inputs (shape-preserving convs), for quantizer tests that need a known graph."""
     import numpy as np
-    import onnx
     from onnx import helper, numpy_helper
 
     inits = [
@@ -82,16 +96,8 @@ def conv_relu_conv(w1, b1, w2, b2, height: int, **first_conv: object):
         helper.make_node("Conv", ["r1", "w2", "b2"], ["out"], name="conv2"),
     ]
     channels_in = np.shape(w1)[0] if first_conv.get("group", 1) > 1 else np.shape(w1)[1]
-    graph = helper.make_graph(
-        nodes,
-        "conv_relu_conv",
-        [helper.make_tensor_value_info("input", onnx.TensorProto.FLOAT, [1, channels_in, height, height])],
-        [helper.make_tensor_value_info("out", onnx.TensorProto.FLOAT, [1, np.shape(w2)[0], height, height])],
-        inits,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    return model
+    shape_in, shape_out = [1, channels_in, height, height], [1, np.shape(w2)[0], height, height]
+    return float_model("conv_relu_conv", nodes, inits, {"input": shape_in}, {"out": shape_out})
 
 
 # The photo split the quantization tests share: calibrate on views of four photos, judge on views of

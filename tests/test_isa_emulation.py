@@ -11,6 +11,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+from conftest import float_model
 from onnx import TensorProto, helper, numpy_helper
 
 from edgezoo.host import current_host
@@ -43,16 +44,7 @@ def _conv_gelu_model(path: Path) -> np.ndarray:
         helper.make_node("Mul", ["m", "half"], ["g"]),
         helper.make_node("Conv", ["g", "w2"], ["y"]),
     ]
-    graph = helper.make_graph(
-        nodes,
-        "g",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 8, 8])],
-        inits,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.save(model, str(path))
+    onnx.save(float_model("g", nodes, inits, {"x": [1, 3, 8, 8]}, {"y": [1, 4, 8, 8]}), str(path))
     return w2
 
 
