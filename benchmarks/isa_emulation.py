@@ -1,7 +1,11 @@
 """OpenVINO int8 ways timed with oneDNN limited to an older ISA: a stand-in for hosts the team cannot reach.
 
     python benchmarks/isa_emulation.py --artifacts-dir DIR --calib DIR [--models a,b] [--isa AVX2]
-        [--gelu-bound fastvit_t8] [--rounds 12] [--json PATH] [--md PATH]
+        [--gelu-bound fastvit_t8] [--candidates fastvit_t8] [--no-eager] [--rounds 12] [--json PATH] [--md PATH]
+
+``calib`` is what ``python benchmarks/make_calib.py calib`` writes (the documented runs' calibration
+set); float and int8 artifacts missing from ``--artifacts-dir`` are exported and quantized with the
+shipped configs, and the NNCF peer is made there as ``edgezoo bench`` makes it.
 
 For each model, edgezoo's int8 artifact, OpenVINO + NNCF default int8 (the bench's peer), the float
 export in OpenVINO and reparameterized PyTorch eager are timed side by side (interleaved rounds,
