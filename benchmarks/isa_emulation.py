@@ -238,6 +238,8 @@ def _ways(model: str, args: argparse.Namespace, work: Path) -> list[dict[str, An
 
     fp32 = find_or_export_fp32(model, args.artifacts_dir)
     int8s = find_int8(model, args.artifacts_dir)
+    if not int8s and args.calib is None:
+        raise SystemExit(f"isa_emulation: no {model}.int8.onnx in {args.artifacts_dir}: give --calib to make it")
     int8 = int8s[0].onnx_path if int8s else _quantize(fp32.onnx_path, args.calib, args.artifacts_dir)
     hint = json.loads(int8.with_suffix(".json").read_text(encoding="utf-8")).get("precision_hint")
     nncf, _ = nncf_default(fp32, PlanRequest(items=(model,), artifacts_dir=args.artifacts_dir, calib=args.calib))
