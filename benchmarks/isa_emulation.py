@@ -48,7 +48,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from edgezoo.fsutil import atomic_path
+from edgezoo.fsutil import atomic_path, sha256_file, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 SEEDS = "fastvit_t8,fastvit_t12,fastvit_s12,fastvit_sa12,efficientformer_l1,efficientformer_l3"
@@ -163,8 +163,6 @@ def _quantize(float_onnx: Path, calib: Path, out_dir: Path, config: Path | None 
 
 def _swap_gelu(float_art: Any, kind: str, out_dir: Path) -> Path:
     """The float export with every erf GELU (x * 0.5 * (1 + erf(x / sqrt 2))) replaced; its card beside it."""
-    import hashlib
-
     import numpy as np
     import onnx
     from onnx import helper, numpy_helper
@@ -204,9 +202,9 @@ def _swap_gelu(float_art: Any, kind: str, out_dir: Path) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / float_art.onnx_path.name
     onnx.save(model, str(out))
-    card = {**float_art.card, "sha256": hashlib.sha256(out.read_bytes()).hexdigest()}
+    card = {**float_art.card, "sha256": sha256_file(out)}
     card["note"] = f"benchmarks/isa_emulation.py: every erf GELU replaced by {kind} (a bound, not the model)"
-    out.with_suffix(".json").write_text(json.dumps(card, indent=2), encoding="utf-8")
+    write_json(out.with_suffix(".json"), card)
     return out
 
 
@@ -353,7 +351,6 @@ def main() -> None:
 
     from edgezoo.artifact import command_line, now_iso
     from edgezoo.bench.machine import machine_info
-    from edgezoo.fsutil import write_json
     from edgezoo.progress import track
 
     models: dict[str, Any] = {}
