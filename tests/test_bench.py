@@ -144,6 +144,29 @@ def test_a_combination_that_fails_is_reported(t8, tmp_path):
     assert "broken.onnx" in reasons[0] and "fixed batch of 1" in reasons[1]
 
 
+def test_a_worker_stopped_after_a_timeout_is_replaced_for_the_next_combination(t8, monkeypatch):
+    """A call that gets no answer in time stops its worker; the next combination of that target used
+    to write to the stopped worker's closed pipe and end the bench in a traceback (seen under QEMU,
+    where everything runs ~28x slower). It now gets a fresh worker, and the timeout is one error row."""
+    from edgezoo.bench import run
+
+    fp32, _ = t8
+    target = Target("fastvit_t8", "edgezoo", "onnxruntime", "fp32", "cpu", str(fp32.onnx_path), str(fp32.card_path))
+    real_call, timed_out = run.WorkerProcess.call, []
+
+    def call(self, command, timeout):
+        if command["cmd"] == "time" and not timed_out:  # what call() does when no answer comes in time
+            timed_out.append(self)
+            self.stop()
+            raise run.WorkerDied("no answer within 1 s")
+        return real_call(self, command, timeout)
+
+    monkeypatch.setattr(run.WorkerProcess, "call", call)
+    events = list(run._measure_model([target], [1], [1, 2], duration=0.02, warmup=0))
+    assert [(combo[2], e["event"]) for _, combo, e in events] == [(1, "error"), (2, "result")]
+    assert events[0][2]["reason"] == "no answer within 1 s" and not timed_out[0].alive()
+
+
 def test_int8_missing_for_a_model_name_is_reported(cli, t8, tmp_path):
     fp32, _ = t8
     folder = tmp_path / "art"

@@ -71,7 +71,13 @@ class WorkerProcess:
                 self._lines.put(line[len(PREFIX) :])
         self._lines.put(None)  # end of output: the process is gone
 
+    def alive(self) -> bool:
+        """False once the process has exited or been stopped (after a timeout): it takes no more calls."""
+        return self._proc.poll() is None and self._proc.stdin is not None and not self._proc.stdin.closed
+
     def _why(self) -> str:
+        if self._err.closed:
+            return f"stopped earlier, exit code {self._proc.poll()}"
         self._err.seek(0)
         lines = [ln for ln in self._err.read().strip().splitlines() if ln.strip()]
         code = self._proc.poll()
@@ -83,7 +89,7 @@ class WorkerProcess:
             self._proc.stdin.write(json.dumps(command) + "\n")
             self._proc.stdin.flush()
             line = self._lines.get(timeout=timeout)
-        except (BrokenPipeError, OSError):
+        except (OSError, ValueError):  # the pipe is broken, or closed by stop() after a timeout
             line = None
         except queue.Empty:
             self.stop()
@@ -126,6 +132,13 @@ def _measure_model(
             for i, target in enumerate(targets):
                 if i not in workers or batch not in target.batches:
                     continue
+                if not workers[i].alive():  # it timed out or died on an earlier combination: a fresh one
+                    workers[i].stop()
+                    try:
+                        workers[i] = WorkerProcess(target)
+                    except WorkerDied as exc:
+                        yield target, combo, {"event": "error", "reason": str(exc)}
+                        continue
                 cmd = {"cmd": "open", "threads": n_threads, "streams": n_streams, "batch": batch, "warmup": warmup}
                 event = _safe_call(workers[i], cmd, OPEN_TIMEOUT_S)
                 if event["event"] == "ok":
