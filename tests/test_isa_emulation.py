@@ -139,3 +139,49 @@ def test_the_avx2_harness_gives_openvino_an_avx2_hosts_default_precision(tmp_pat
         env.pop("PYTHONPATH")
         out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False)
         assert out.returncode != 0
+
+
+_QEMU_SPEC = importlib.util.spec_from_file_location("qemu_host", Path(__file__).parent / "emulate" / "qemu_host.py")
+qemu_host = importlib.util.module_from_spec(_QEMU_SPEC)
+_QEMU_SPEC.loader.exec_module(qemu_host)
+
+# What QEMU 7.2 prints starting as EPYC-Milan (two of its 22 lines, and one that is not a feature).
+_QEMU_WARNINGS = """\
+qemu-x86_64: warning: TCG doesn't support requested feature: CPUID.01H:ECX.pcid [bit 17]
+qemu-x86_64: warning: TCG doesn't support requested feature: CPUID.80000008H:EBX.amd-ssbd [bit 24]
+qemu-x86_64: warning: TCG doesn't support requested feature: CPUID.01H:ECX.pcid [bit 17]
+qemu-x86_64: warning: something else
+"""
+
+
+def test_qemu_features_it_cannot_translate_are_read_from_its_warnings():
+    assert qemu_host.unsupported_features(_QEMU_WARNINGS) == ["amd-ssbd", "pcid"]
+    assert qemu_host.unsupported_features("") == []
+
+
+def test_the_qemu_harness_runs_this_venv_and_its_children_on_an_avx2_only_cpu(tmp_path):
+    """tests/emulate/qemu_host.py: the wrapper is sys.executable, so pytest-xdist workers and
+    ``python -m edgezoo.cli`` children run emulated too; every library sees AVX2 and no AVX-512."""
+    import shutil
+    import subprocess
+
+    if shutil.which(qemu_host.QEMU) is None:
+        pytest.skip("QEMU user mode is not installed (apt-get install qemu-user)")
+    python = qemu_host.make_python(tmp_path / "zen3")
+    code = (
+        "import json, subprocess, sys; from numpy._core._multiarray_umath import __cpu_features__ as f;"
+        " import openvino as ov;"
+        " print(json.dumps([sys.executable, f['AVX2'], f['AVX512F'],"
+        " ov.Core().get_property('CPU', 'OPTIMIZATION_CAPABILITIES')]))"
+    )
+    out = subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=False)
+    assert out.returncode == 0 and out.stderr == "", out.stderr[-400:]  # no QEMU warning in the output
+    executable, avx2, avx512, caps = json.loads(out.stdout)
+    assert executable == str(python) and avx2 and not avx512
+    assert "INT8" in caps and "BF16" not in caps  # OpenVINO: an int8-capable host without bf16
+    child = (
+        "import subprocess, sys;"
+        f" print(subprocess.run([sys.executable, '-c', {code!r}], capture_output=True, text=True).stdout)"
+    )
+    out = subprocess.run([str(python), "-c", child], capture_output=True, text=True, check=False)
+    assert out.returncode == 0 and json.loads(out.stdout)[1:3] == [True, False]

@@ -1,0 +1,231 @@
+"""Fidelity of edgezoo's int8 on an AVX2-only host's own int8 kernels, in both engines: EfficientNet-Lite0
+with its real weights, run on this CPU and inside QEMU as a Zen 3.
+
+    python benchmarks/qemu_fidelity.py [--cpu EPYC-Milan] [--cpuinfo tests/data/cpuinfo/zen3.txt]
+        [--held-per-photo 10] [--json PATH] [--md PATH]
+
+Issue 15 saw lite0 lose fidelity on a Zen 3 (AVX2, no VNNI), where int8 kernels sum u8 x s8 products
+in pairs in 16 bits and can saturate; edgezoo's answer is 7-bit weights on such hosts
+(``engine.reduce_range: auto``). ``tests/emulate/avx2`` could check it for OpenVINO only (oneDNN
+obeys an ISA limit; ONNX Runtime has no switch). Here the check runs under QEMU user mode
+(tests/emulate/qemu_host.py), where every library reads the emulated CPU's CPUID, so ONNX Runtime's
+MLAS runs its AVX2 kernels too, with their saturation (QEMU implements the instructions exactly).
+
+Lite0 is exported with its packaged weights and quantized here twice with its shipped config, weights
+in 7 bits and in 8 bits, calibrated on views of four bundled photos. A child process then runs both
+int8 artifacts in ONNX Runtime and OpenVINO on held-out views of five other photos and compares their
+logits with the float export in ONNX Runtime on the same CPU: once natively, once under QEMU. The
+child records the CPU it saw (NumPy's feature detection, OpenVINO's capabilities, edgezoo's host).
+QEMU translates every instruction: nothing here is timed.
+
+Writes benchmarks/results/qemu_fidelity.json and docs/qemu_fidelity.md (``--json``, ``--md``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from edgezoo.fsutil import atomic_path, write_json
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "emulate"))
+import qemu_host  # noqa: E402  (the harness lives with the other emulation harnesses)
+
+MODEL = "tf_efficientnet_lite0"
+CALIB_PHOTOS = ("chelsea", "astronaut", "rocket", "hubble_deep_field")
+HELD_OUT_PHOTOS = ("grace_hopper", "coffee", "motorcycle_left", "motorcycle_right", "camera")
+WEIGHTS = {"7-bit weights": True, "8-bit weights": False}
+ENGINES = ("onnxruntime", "openvino")
+MARGIN = 0.05  # the issue's clear-image band
+
+
+def _cpu_seen() -> dict[str, Any]:
+    """What this process's libraries detect: the proof that the emulation took (or that it did not)."""
+    import openvino as ov
+    from numpy._core._multiarray_umath import __cpu_features__ as numpy_features
+
+    from edgezoo.host import current_host
+
+    return {
+        "numpy": {k: bool(numpy_features.get(k)) for k in ("AVX2", "FMA3", "AVX512F", "AVX512VNNI", "AVX512BF16")},
+        "openvino": list(ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")),
+        "edgezoo_host_isa": current_host().isa_class,
+    }
+
+
+def _child(spec_path: str) -> None:
+    from edgezoo.agreement import band_at, compare_logits, top2_margin
+    from edgezoo.artifact import read_artifact
+    from edgezoo.inputs.preprocess import load_image, resize_crop
+    from edgezoo.quantize.config import load_config
+    from edgezoo.quantize.frontend import FrontEnd, InputSpec
+    from edgezoo.runtime.engines import engine_precision, open_session
+    from edgezoo.zoo.registry import get_card
+
+    spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
+    card = get_card(MODEL)
+    files = sorted(Path(spec["held_out"]).iterdir())
+    crops = [resize_crop(load_image(p), card.img_size, card.crop_pct, card.interpolation) for p in files]
+    front = FrontEnd(InputSpec.from_config(load_config(spec["config"]).input, card), card)
+    reference = open_session(read_artifact(Path(spec["float"])), "onnxruntime")
+    ref = [reference.run(front.model_input(c)) for c in crops]
+    frames = [front.frames(c) for c in crops]
+    results: dict[str, Any] = {}
+    for label, path in spec["int8"].items():
+        artifact = read_artifact(Path(path))
+        for engine in ENGINES:
+            session = open_session(artifact, engine)
+            fid_logits = [session.run(f) for f in frames]
+            fid = compare_logits(ref, fid_logits)
+            clear = band_at(fid, MARGIN)
+            margins = [top2_margin(r) for r in ref]
+            flips = [m for r, q, m in zip(ref, fid_logits, margins, strict=True) if r.argmax() != q.argmax()]
+            results[f"{label} / {engine}"] = {
+                "weights": label,
+                "engine": engine,
+                "precision": engine_precision(session),
+                "images": fid["images"],
+                "logit_cosine_mean": fid["logit_cosine_mean"],
+                "logit_cosine_min": fid["logit_cosine_min"],
+                "top1_agreement": fid["top1_agreement"],
+                "clear_images": clear["images"] if clear else 0,
+                "clear_top1_agreement": clear["top1_agreement"] if clear else None,
+                "top1_changes_float_margins": sorted(round(m, 4) for m in flips),
+            }
+    print(json.dumps({"cpu_seen": _cpu_seen(), "results": results}))
+
+
+def _run_child(python: Path | str, spec: Path, env: dict[str, str], where: str) -> dict[str, Any]:
+    out = subprocess.run(
+        [str(python), __file__, "--child", str(spec)], env=env, capture_output=True, text=True, check=False
+    )
+    if out.returncode != 0:
+        last = (out.stderr.strip().splitlines() or ["no output"])[-1]
+        raise SystemExit(f"qemu_fidelity: the {where} run failed: {last}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _prepare(work: Path, held_per_photo: int) -> dict[str, Any]:
+    """Export lite0 with its packaged weights, write the photo views and both int8 artifacts."""
+    from edgezoo.export.to_onnx import export
+    from edgezoo.inputs.samples import more_photos, sample_photos, write_photo_variants
+    from edgezoo.quantize.api import quantize_artifact
+    from edgezoo.quantize.config import load_config
+    from edgezoo.zoo.registry import get_card
+
+    photos = {p.stem: p for p in sample_photos() + more_photos()}
+    missing = [n for n in CALIB_PHOTOS + HELD_OUT_PHOTOS if n not in photos]
+    if missing:
+        raise SystemExit(f"qemu_fidelity: sample photos missing ({', '.join(missing)}): pip install edgezoo[samples]")
+    write_photo_variants([photos[n] for n in CALIB_PHOTOS], work / "calib", per_photo=4, seed=1)
+    write_photo_variants([photos[n] for n in HELD_OUT_PHOTOS], work / "held_out", per_photo=held_per_photo, seed=2)
+    fp32, _ = export(get_card(MODEL), pretrained=True, out_dir=work / "fp32")
+    if fp32.card["weights"]["kind"] != "package":
+        raise SystemExit(f"qemu_fidelity: {MODEL} got no real weights ({fp32.card['weights']['kind']})")
+    int8 = {}
+    for label, seven in WEIGHTS.items():
+        cfg = work / f"{label.split()[0]}.yaml"
+        cfg.write_text(f"base: {MODEL}\nengine: {{reduce_range: {str(seven).lower()}}}\n", encoding="utf-8")
+        done = quantize_artifact(
+            fp32, work / "calib", config=load_config(cfg), holdout_dir=work / "held_out", out_dir=cfg.with_suffix("")
+        )
+        int8[label] = str(done.artifact.onnx_path)
+    return {"float": str(fp32.onnx_path), "int8": int8, "held_out": str(work / "held_out"), "config": MODEL}
+
+
+def _markdown(doc: dict[str, Any]) -> str:
+    cpu = doc["machine"]["cpu"]
+    lines = [
+        "# int8 fidelity on an AVX2-only host's kernels (QEMU)",
+        "",
+        "Generated by `benchmarks/qemu_fidelity.py` (data: `benchmarks/results/qemu_fidelity.json`); what it",
+        'does and why: that script\'s docstring. Reading: docs/tune.md ("AVX2 hosts").',
+        "",
+        f"Command: `{doc['command']}`  ",
+        f"Date: {doc['created']}  ",
+        f"Machine: {cpu['model']}, ISA class {cpu['isa']} (flags {' '.join(cpu['flags'])})  ",
+        f"Emulated: `qemu-x86_64 -cpu {doc['qemu_cpu']}`, edgezoo told the host is `{doc['cpuinfo']}`  ",
+        f"Model: {MODEL}, packaged real weights, its shipped config; float reference: the float export in",
+        f"ONNX Runtime on the same CPU. Clear images: float top-1 leads by >= {MARGIN}.",
+        "",
+        "| run | CPU the libraries saw | weights | engine | float ops in | images | logit cosine mean | min |"
+        " top-1 agreement | clear images | clear top-1 agreement | float margins where top-1 changed |",
+        "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for where, run in doc["runs"].items():
+        seen = run["cpu_seen"]
+        n = seen["numpy"]
+        view = (
+            f"AVX2 {'yes' if n['AVX2'] else 'no'}, AVX-512 {'yes' if n['AVX512F'] else 'no'},"
+            f" VNNI {'yes' if n['AVX512VNNI'] else 'no'}, OpenVINO bf16 {'yes' if 'BF16' in seen['openvino'] else 'no'}"
+            f"; edgezoo: {seen['edgezoo_host_isa']}"
+        )
+        for r in run["results"].values():
+            clear = "n/a" if r["clear_top1_agreement"] is None else f"{r['clear_top1_agreement']:.3f}"
+            flips = ", ".join(f"{m:.3f}" for m in r["top1_changes_float_margins"]) or "-"
+            lines.append(
+                f"| {where} | {view} | {r['weights']} | {r['engine']} | {r['precision'] or 'fp32'} | {r['images']} |"
+                f" {r['logit_cosine_mean']:.4f} | {r['logit_cosine_min']:.4f} | {r['top1_agreement']:.3f} |"
+                f" {r['clear_images']} | {clear} | {flips} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] == "--child":
+        _child(sys.argv[2])
+        return
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--cpu", default=qemu_host.DEFAULT_CPU, help="QEMU CPU model to emulate")
+    ap.add_argument("--cpuinfo", type=Path, default=ROOT / "tests" / "data" / "cpuinfo" / "zen3.txt",
+                    help="recorded /proc/cpuinfo of that CPU, for edgezoo's host detection")  # fmt: skip
+    ap.add_argument("--held-per-photo", type=int, default=10, help="held-out views per photo (5 photos)")
+    ap.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "qemu_fidelity.json")
+    ap.add_argument("--md", type=Path, default=ROOT / "docs" / "qemu_fidelity.md")
+    ap.add_argument("--from-json", action="store_true", help="only rewrite --md from --json (no measurement)")
+    args = ap.parse_args()
+    if args.from_json:
+        with atomic_path(args.md) as tmp:
+            tmp.write_text(_markdown(json.loads(args.json.read_text(encoding="utf-8"))), encoding="utf-8")
+        return
+    if not args.cpuinfo.is_file():
+        raise SystemExit(f"{args.cpuinfo}: no such cpuinfo file")
+
+    from edgezoo.artifact import command_line, now_iso
+    from edgezoo.bench.machine import machine_info
+
+    with tempfile.TemporaryDirectory(prefix="edgezoo-qemu-") as tmp:
+        work = Path(tmp)
+        spec = work / "spec.json"
+        spec.write_text(json.dumps(_prepare(work, args.held_per_photo)), encoding="utf-8")
+        python = qemu_host.make_python(work / "qemu", args.cpu)
+        native_env = {k: v for k, v in os.environ.items() if k != "EDGEZOO_CPUINFO"}
+        runs = {
+            "this CPU": _run_child(sys.executable, spec, native_env, "native"),
+            f"QEMU {args.cpu}": _run_child(python, spec, {**native_env, "EDGEZOO_CPUINFO": str(args.cpuinfo)}, "QEMU"),
+        }
+    doc = {
+        "schema": "edgezoo.qemu_fidelity/1",
+        "created": now_iso(),
+        "command": command_line(),
+        "machine": machine_info(),
+        "qemu_cpu": qemu_host.cpu_option(args.cpu),
+        "cpuinfo": os.path.relpath(args.cpuinfo, ROOT),
+        "model": MODEL,
+        "runs": runs,
+    }
+    write_json(args.json, doc)
+    with atomic_path(args.md) as tmp_md:
+        tmp_md.write_text(_markdown(doc), encoding="utf-8")
+    print(_markdown(doc))
+
+
+if __name__ == "__main__":
+    main()
