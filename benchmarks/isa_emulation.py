@@ -48,9 +48,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from edgezoo.fsutil import atomic_path, sha256_file, write_json
+from edgezoo.fsutil import sha256_file, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from child_run import child_spec, publish, rewrite_markdown, run_child  # noqa: E402
+
 SEEDS = "fastvit_t8,fastvit_t12,fastvit_s12,fastvit_sa12,efficientformer_l1,efficientformer_l3"
 LIMIT_ENV = "ONEDNN_MAX_CPU_ISA"
 ATEN_ENV = "ATEN_CPU_CAPABILITY"  # PyTorch's own vectorized kernels: default | avx2 | avx512
@@ -122,28 +125,12 @@ def _time_ways(spec: dict[str, Any]) -> dict[str, Any]:
     return {"ms": ms, "precision": precision, "conv_kernels": kernels, "torch_cpu_capability": capability}
 
 
-def _child(spec_path: str) -> None:
-    spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
-    print(json.dumps(_time_ways(spec)))
-
-
 def _run_child(ways: list[dict[str, Any]], rounds: int, isa: str | None) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if k not in (LIMIT_ENV, ATEN_ENV)}
     if isa:
         env[LIMIT_ENV] = isa
         env[ATEN_ENV] = ATEN_CAPABILITY[isa]
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-        json.dump({"ways": ways, "rounds": rounds}, f)
-    try:
-        out = subprocess.run(
-            [sys.executable, __file__, "--child", f.name], env=env, capture_output=True, text=True, check=False
-        )
-    finally:
-        os.unlink(f.name)
-    if out.returncode != 0:
-        last = (out.stderr.strip().splitlines() or ["no output"])[-1]
-        raise SystemExit(f"isa_emulation: timing under {isa or 'native'} failed: {last}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_child(__file__, {"ways": ways, "rounds": rounds}, env, f"timing under {isa or 'native'}")
 
 
 # --------------------------------------------------------------------------- artifacts
@@ -324,8 +311,9 @@ def _markdown(doc: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    if len(sys.argv) == 3 and sys.argv[1] == "--child":
-        _child(sys.argv[2])
+    spec = child_spec()
+    if spec is not None:
+        print(json.dumps(_time_ways(spec)))
         return
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--models", default=SEEDS)
@@ -341,8 +329,7 @@ def main() -> None:
     ap.add_argument("--from-json", action="store_true", help="only rewrite --md from --json (no measurement)")
     args = ap.parse_args()
     if args.from_json:
-        with atomic_path(args.md) as tmp:
-            tmp.write_text(_markdown(json.loads(args.json.read_text(encoding="utf-8"))), encoding="utf-8")
+        rewrite_markdown(args.json, args.md, _markdown)
         return
     args.gelu_bound = [m for m in args.gelu_bound.split(",") if m]
     args.candidates = [m for m in args.candidates.split(",") if m]
@@ -372,10 +359,7 @@ def main() -> None:
         "rounds": args.rounds,
         "models": models,
     }
-    write_json(args.json, doc)
-    with atomic_path(args.md) as tmp:
-        tmp.write_text(_markdown(doc), encoding="utf-8")
-    print(_markdown(doc))
+    publish(doc, args.json, args.md, _markdown)
 
 
 if __name__ == "__main__":

@@ -26,17 +26,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from edgezoo.fsutil import atomic_path, write_json
-
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "emulate"))
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(ROOT / "tests" / "emulate")]
 import qemu_host  # noqa: E402  (the harness lives with the other emulation harnesses)
+from child_run import child_spec, publish, rewrite_markdown, run_child  # noqa: E402
 
 MODEL = "tf_efficientnet_lite0"
 CALIB_PHOTOS = ("chelsea", "astronaut", "rocket", "hubble_deep_field")
@@ -60,7 +58,8 @@ def _cpu_seen() -> dict[str, Any]:
     }
 
 
-def _child(spec_path: str) -> None:
+def _child(spec: dict[str, Any]) -> dict[str, Any]:
+    """Both int8 artifacts in both engines against the float export, on the CPU this process sees."""
     from edgezoo.agreement import band_at, compare_logits, top2_margin
     from edgezoo.artifact import read_artifact
     from edgezoo.inputs.preprocess import load_image, resize_crop
@@ -69,7 +68,6 @@ def _child(spec_path: str) -> None:
     from edgezoo.runtime.engines import engine_precision, open_session
     from edgezoo.zoo.registry import get_card
 
-    spec = json.loads(Path(spec_path).read_text(encoding="utf-8"))
     card = get_card(MODEL)
     files = sorted(Path(spec["held_out"]).iterdir())
     crops = [resize_crop(load_image(p), card.img_size, card.crop_pct, card.interpolation) for p in files]
@@ -99,17 +97,7 @@ def _child(spec_path: str) -> None:
                 "clear_top1_agreement": clear["top1_agreement"] if clear else None,
                 "top1_changes_float_margins": sorted(round(m, 4) for m in flips),
             }
-    print(json.dumps({"cpu_seen": _cpu_seen(), "results": results}))
-
-
-def _run_child(python: Path | str, spec: Path, env: dict[str, str], where: str) -> dict[str, Any]:
-    out = subprocess.run(
-        [str(python), __file__, "--child", str(spec)], env=env, capture_output=True, text=True, check=False
-    )
-    if out.returncode != 0:
-        last = (out.stderr.strip().splitlines() or ["no output"])[-1]
-        raise SystemExit(f"qemu_fidelity: the {where} run failed: {last}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return {"cpu_seen": _cpu_seen(), "results": results}
 
 
 def _prepare(work: Path, held_per_photo: int) -> dict[str, Any]:
@@ -179,8 +167,9 @@ def _markdown(doc: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    if len(sys.argv) == 3 and sys.argv[1] == "--child":
-        _child(sys.argv[2])
+    spec = child_spec()
+    if spec is not None:
+        print(json.dumps(_child(spec)))
         return
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cpu", default=qemu_host.DEFAULT_CPU, help="QEMU CPU model to emulate")
@@ -192,8 +181,7 @@ def main() -> None:
     ap.add_argument("--from-json", action="store_true", help="only rewrite --md from --json (no measurement)")
     args = ap.parse_args()
     if args.from_json:
-        with atomic_path(args.md) as tmp:
-            tmp.write_text(_markdown(json.loads(args.json.read_text(encoding="utf-8"))), encoding="utf-8")
+        rewrite_markdown(args.json, args.md, _markdown)
         return
     if not args.cpuinfo.is_file():
         raise SystemExit(f"{args.cpuinfo}: no such cpuinfo file")
@@ -203,13 +191,13 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="edgezoo-qemu-") as tmp:
         work = Path(tmp)
-        spec = work / "spec.json"
-        spec.write_text(json.dumps(_prepare(work, args.held_per_photo)), encoding="utf-8")
+        spec = _prepare(work, args.held_per_photo)
         python = qemu_host.make_python(work / "qemu", args.cpu)
         native_env = {k: v for k, v in os.environ.items() if k != "EDGEZOO_CPUINFO"}
+        qemu_env = {**native_env, "EDGEZOO_CPUINFO": str(args.cpuinfo)}
         runs = {
-            "this CPU": _run_child(sys.executable, spec, native_env, "native"),
-            f"QEMU {args.cpu}": _run_child(python, spec, {**native_env, "EDGEZOO_CPUINFO": str(args.cpuinfo)}, "QEMU"),
+            "this CPU": run_child(__file__, spec, native_env, "the native run"),
+            f"QEMU {args.cpu}": run_child(__file__, spec, qemu_env, "the QEMU run", python),
         }
     doc = {
         "schema": "edgezoo.qemu_fidelity/1",
@@ -221,10 +209,7 @@ def main() -> None:
         "model": MODEL,
         "runs": runs,
     }
-    write_json(args.json, doc)
-    with atomic_path(args.md) as tmp_md:
-        tmp_md.write_text(_markdown(doc), encoding="utf-8")
-    print(_markdown(doc))
+    publish(doc, args.json, args.md, _markdown)
 
 
 if __name__ == "__main__":
