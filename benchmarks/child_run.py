@@ -7,6 +7,7 @@ limit, the CPU QEMU presents); it prints its result as JSON on its last line of 
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -18,12 +19,23 @@ from typing import Any
 
 from edgezoo.fsutil import atomic_path, write_json
 
+ROOT = Path(__file__).resolve().parents[1]
 
-def child_spec() -> dict[str, Any] | None:
-    """The spec when this process was started as ``SCRIPT --child SPEC``, else None."""
+
+def serve_child(measure: Callable[[dict[str, Any]], dict[str, Any]]) -> bool:
+    """In a process started as ``SCRIPT --child SPEC``: print ``measure(spec)`` as JSON and return
+    True (the script then stops); elsewhere return False."""
     if len(sys.argv) == 3 and sys.argv[1] == "--child":
-        return json.loads(Path(sys.argv[2]).read_text(encoding="utf-8"))
-    return None
+        print(json.dumps(measure(json.loads(Path(sys.argv[2]).read_text(encoding="utf-8")))))
+        return True
+    return False
+
+
+def add_output_options(ap: argparse.ArgumentParser, name: str) -> None:
+    """``--json`` (benchmarks/results/NAME.json), ``--md`` (docs/NAME.md) and ``--from-json``."""
+    ap.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / f"{name}.json")
+    ap.add_argument("--md", type=Path, default=ROOT / "docs" / f"{name}.md")
+    ap.add_argument("--from-json", action="store_true", help="only rewrite --md from --json (no measurement)")
 
 
 def run_child(

@@ -52,7 +52,7 @@ from edgezoo.fsutil import sha256_file, write_json
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from child_run import child_spec, publish, rewrite_markdown, run_child  # noqa: E402
+from child_run import add_output_options, publish, rewrite_markdown, run_child, serve_child  # noqa: E402
 
 SEEDS = "fastvit_t8,fastvit_t12,fastvit_s12,fastvit_sa12,efficientformer_l1,efficientformer_l3"
 LIMIT_ENV = "ONEDNN_MAX_CPU_ISA"
@@ -311,9 +311,7 @@ def _markdown(doc: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    spec = child_spec()
-    if spec is not None:
-        print(json.dumps(_time_ways(spec)))
+    if serve_child(_time_ways):
         return
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--models", default=SEEDS)
@@ -324,9 +322,7 @@ def main() -> None:
     ap.add_argument("--candidates", default="", help="models to add tune's OpenVINO candidates for (comma-separated)")
     ap.add_argument("--no-eager", dest="eager", action="store_false", help="leave out PyTorch eager (slow to build)")
     ap.add_argument("--rounds", type=int, default=12)
-    ap.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "isa_emulation.json")
-    ap.add_argument("--md", type=Path, default=ROOT / "docs" / "isa_emulation.md")
-    ap.add_argument("--from-json", action="store_true", help="only rewrite --md from --json (no measurement)")
+    add_output_options(ap, "isa_emulation")
     args = ap.parse_args()
     if args.from_json:
         rewrite_markdown(args.json, args.md, _markdown)

@@ -24,7 +24,6 @@ Writes benchmarks/results/qemu_fidelity.json and docs/qemu_fidelity.md (``--json
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -34,7 +33,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(ROOT / "tests" / "emulate")]
 import qemu_host  # noqa: E402  (the harness lives with the other emulation harnesses)
-from child_run import child_spec, publish, rewrite_markdown, run_child  # noqa: E402
+from child_run import add_output_options, publish, rewrite_markdown, run_child, serve_child  # noqa: E402
 
 MODEL = "tf_efficientnet_lite0"
 CALIB_PHOTOS = ("chelsea", "astronaut", "rocket", "hubble_deep_field")
@@ -167,18 +166,14 @@ def _markdown(doc: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    spec = child_spec()
-    if spec is not None:
-        print(json.dumps(_child(spec)))
+    if serve_child(_child):
         return
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cpu", default=qemu_host.DEFAULT_CPU, help="QEMU CPU model to emulate")
     ap.add_argument("--cpuinfo", type=Path, default=ROOT / "tests" / "data" / "cpuinfo" / "zen3.txt",
                     help="recorded /proc/cpuinfo of that CPU, for edgezoo's host detection")  # fmt: skip
     ap.add_argument("--held-per-photo", type=int, default=10, help="held-out views per photo (5 photos)")
-    ap.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "qemu_fidelity.json")
-    ap.add_argument("--md", type=Path, default=ROOT / "docs" / "qemu_fidelity.md")
-    ap.add_argument("--from-json", action="store_true", help="only rewrite --md from --json (no measurement)")
+    add_output_options(ap, "qemu_fidelity")
     args = ap.parse_args()
     if args.from_json:
         rewrite_markdown(args.json, args.md, _markdown)
