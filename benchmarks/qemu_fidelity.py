@@ -73,17 +73,17 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
     front = FrontEnd(InputSpec.from_config(load_config(spec["config"]).input, card), card)
     reference = open_session(read_artifact(Path(spec["float"])), "onnxruntime")
     ref = [reference.run(front.model_input(c)) for c in crops]
+    margins = [top2_margin(r) for r in ref]  # the reference's, the same for every artifact and engine
     frames = [front.frames(c) for c in crops]
     results: dict[str, Any] = {}
     for label, path in spec["int8"].items():
         artifact = read_artifact(Path(path))
         for engine in ENGINES:
             session = open_session(artifact, engine)
-            fid_logits = [session.run(f) for f in frames]
-            fid = compare_logits(ref, fid_logits)
+            got = [session.run(f) for f in frames]
+            fid = compare_logits(ref, got)
             clear = band_at(fid, MARGIN)
-            margins = [top2_margin(r) for r in ref]
-            flips = [m for r, q, m in zip(ref, fid_logits, margins, strict=True) if r.argmax() != q.argmax()]
+            flips = [m for r, q, m in zip(ref, got, margins, strict=True) if r.argmax() != q.argmax()]
             results[f"{label} / {engine}"] = {
                 "weights": label,
                 "engine": engine,

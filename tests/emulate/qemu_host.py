@@ -66,10 +66,7 @@ def make_python(out: Path, cpu: str = DEFAULT_CPU, qemu: str = QEMU) -> Path:
     venv = Path(sys.prefix)
     (out / "bin").mkdir(parents=True, exist_ok=True)
     shutil.copyfile(venv / "pyvenv.cfg", out / "pyvenv.cfg")
-    lib = out / "lib"
-    if lib.is_symlink() or lib.exists():
-        lib.unlink()
-    lib.symlink_to(venv / "lib", target_is_directory=True)
+    _relink(out / "lib", venv / "lib")
     real = os.path.realpath(sys.executable)
     python = out / "bin" / "python"
     python.write_text(
@@ -80,11 +77,15 @@ def make_python(out: Path, cpu: str = DEFAULT_CPU, qemu: str = QEMU) -> Path:
     )
     python.chmod(0o755)
     for alias in ("python3", f"python3.{sys.version_info.minor}"):
-        link = out / "bin" / alias
-        if link.is_symlink() or link.exists():
-            link.unlink()
-        link.symlink_to("python")
+        _relink(out / "bin" / alias, Path("python"))
     return python
+
+
+def _relink(link: Path, target: Path) -> None:
+    """``link`` -> ``target``, replacing what a previous run left there."""
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    link.symlink_to(target)
 
 
 def main() -> None:
