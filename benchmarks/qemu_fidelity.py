@@ -1,8 +1,10 @@
-"""Fidelity of edgezoo's int8 on an AVX2-only host's own int8 kernels, in both engines: EfficientNet-Lite0
-with its real weights, run on this CPU and inside QEMU as a Zen 3.
+"""Fidelity of edgezoo's int8 on another CPU's own int8 kernels, in both engines: EfficientNet-Lite0 with
+its real weights, run on this CPU and inside QEMU as a Zen 3 (AVX2 only) or as ARM cores.
 
     python benchmarks/qemu_fidelity.py [--cpu EPYC-Milan] [--cpuinfo tests/data/cpuinfo/zen3.txt]
         [--held-per-photo 10] [--json PATH] [--md PATH]
+    python benchmarks/qemu_fidelity.py --target arm [--arm-cpu cortex-a55 ...] [--arm-dir DIR]
+        [--arm-qemu qemu-aarch64]
 
 Issue 15 saw lite0 lose fidelity on a Zen 3 (AVX2, no VNNI), where int8 kernels sum u8 x s8 products
 in pairs in 16 bits and can saturate; edgezoo's answer is 7-bit weights on such hosts
@@ -18,7 +20,13 @@ logits with the float export in ONNX Runtime on the same CPU: once natively, onc
 child records the CPU it saw (NumPy's feature detection, OpenVINO's capabilities, edgezoo's host).
 QEMU translates every instruction: nothing here is timed.
 
-Writes benchmarks/results/qemu_fidelity.json and docs/qemu_fidelity.md (``--json``, ``--md``).
+``--target arm`` runs the child in an aarch64 Python (tests/emulate/qemu_arm.py, built in ``--arm-dir``
+when missing) once per ``--arm-cpu``: the Cortex-A55 of the RDK X5 (int8 dot product) by default, and
+e.g. the Cortex-A53 (none). The artifacts are still made here, as one quantizes on a workstation and
+deploys on a board; an engine that refuses an artifact on the emulated core gets a row saying why.
+
+Writes benchmarks/results/qemu_fidelity.json and docs/qemu_fidelity.md (``--json``, ``--md``), or
+qemu_fidelity_arm.json and .md with ``--target arm``.
 """
 
 from __future__ import annotations
@@ -32,7 +40,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(ROOT / "tests" / "emulate")]
-import qemu_host  # noqa: E402  (the harness lives with the other emulation harnesses)
+import qemu_arm  # noqa: E402  (the harnesses live with the other emulation harnesses)
+import qemu_host  # noqa: E402
 from child_run import add_output_options, publish, rewrite_markdown, run_child, serve_child  # noqa: E402
 
 MODEL = "tf_efficientnet_lite0"
@@ -41,6 +50,10 @@ HELD_OUT_PHOTOS = ("grace_hopper", "coffee", "motorcycle_left", "motorcycle_righ
 WEIGHTS = {"7-bit weights": True, "8-bit weights": False}
 ENGINES = ("onnxruntime", "openvino")
 MARGIN = 0.05  # the issue's clear-image band
+# NumPy's names for the features that pick int8/float kernels, x86 and ARM.
+X86_FEATURES = ("AVX2", "FMA3", "AVX512F", "AVX512VNNI", "AVX512BF16")
+ARM_FEATURES = ("ASIMD", "ASIMDHP", "ASIMDDP", "ASIMDFHM")
+NUMPY_FEATURES = X86_FEATURES + ARM_FEATURES
 
 
 def _cpu_seen() -> dict[str, Any]:
@@ -49,11 +62,15 @@ def _cpu_seen() -> dict[str, Any]:
     from numpy._core._multiarray_umath import __cpu_features__ as numpy_features
 
     from edgezoo.host import current_host
+    from edgezoo.runtime.engines import ov_type_name
 
+    core = ov.Core()
     return {
-        "numpy": {k: bool(numpy_features.get(k)) for k in ("AVX2", "FMA3", "AVX512F", "AVX512VNNI", "AVX512BF16")},
-        "openvino": list(ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")),
+        "numpy": {k: bool(numpy_features[k]) for k in NUMPY_FEATURES if k in numpy_features},
+        "openvino": list(core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")),
+        "openvino_default_precision": ov_type_name(core.get_property("CPU", "INFERENCE_PRECISION_HINT")),
         "edgezoo_host_isa": current_host().isa_class,
+        "edgezoo_host_cpu": current_host().model,
     }
 
 
@@ -61,6 +78,7 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
     """Both int8 artifacts in both engines against the float export, on the CPU this process sees."""
     from edgezoo.agreement import band_at, compare_logits, top2_margin
     from edgezoo.artifact import read_artifact
+    from edgezoo.errors import EngineRefused
     from edgezoo.inputs.preprocess import load_image, resize_crop
     from edgezoo.quantize.config import load_config
     from edgezoo.quantize.frontend import FrontEnd, InputSpec
@@ -79,7 +97,11 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
     for label, path in spec["int8"].items():
         artifact = read_artifact(Path(path))
         for engine in ENGINES:
-            session = open_session(artifact, engine)
+            try:
+                session = open_session(artifact, engine)
+            except EngineRefused as exc:  # the engine's build for this CPU refuses the graph: a row saying so
+                results[f"{label} / {engine}"] = {"weights": label, "engine": engine, "refused": exc.reason}
+                continue
             got = [session.run(f) for f in frames]
             fid = compare_logits(ref, got)
             clear = band_at(fid, MARGIN)
@@ -127,18 +149,41 @@ def _prepare(work: Path, held_per_photo: int) -> dict[str, Any]:
     return {"float": str(fp32.onnx_path), "int8": int8, "held_out": str(work / "held_out"), "config": MODEL}
 
 
+def _cpu_view(seen: dict[str, Any]) -> str:
+    """What the child's libraries saw, in a few words: NumPy's kernel features, OpenVINO's default."""
+    have = [k for k, v in seen["numpy"].items() if v]
+    family = ARM_FEATURES if set(have) & set(ARM_FEATURES) else X86_FEATURES  # "no ..." within the CPU's own
+    lacks = [k for k, v in seen["numpy"].items() if not v and k in family]
+    numpy = " ".join(have) + (f" (no {'/'.join(lacks)})" if lacks else "")
+    default = seen.get("openvino_default_precision") or ("bf16" if "BF16" in seen["openvino"] else "f32")
+    return f"NumPy: {numpy}; OpenVINO float default {default}; edgezoo: {seen['edgezoo_host_isa']}"
+
+
 def _markdown(doc: dict[str, Any]) -> str:
     cpu = doc["machine"]["cpu"]
+    arm = doc.get("target") == "arm"
+    if arm:
+        title = "# int8 fidelity on ARM cores' kernels (QEMU aarch64)"
+        emulated = (
+            f"Emulated: `qemu-aarch64 -cpu` {', '.join(f'`{c}`' for c in doc['qemu_cpus'])}, an aarch64 Python"
+            " (tests/emulate/qemu_arm.py); edgezoo reads QEMU's own /proc/cpuinfo  "
+        )
+        reading = 'Reading: docs/tune.md ("ARM hosts").'
+    else:
+        title = "# int8 fidelity on an AVX2-only host's kernels (QEMU)"
+        emulated = f"Emulated: `qemu-x86_64 -cpu {doc['qemu_cpu']}`, edgezoo told the host is `{doc['cpuinfo']}`  "
+        reading = 'Reading: docs/tune.md ("AVX2 hosts").'
     lines = [
-        "# int8 fidelity on an AVX2-only host's kernels (QEMU)",
+        title,
         "",
-        "Generated by `benchmarks/qemu_fidelity.py` (data: `benchmarks/results/qemu_fidelity.json`); what it",
-        'does and why: that script\'s docstring. Reading: docs/tune.md ("AVX2 hosts").',
+        "Generated by `benchmarks/qemu_fidelity.py` (data: `benchmarks/results/"
+        f"{'qemu_fidelity_arm' if arm else 'qemu_fidelity'}.json`); what it",
+        f"does and why: that script's docstring. {reading}",
         "",
         f"Command: `{doc['command']}`  ",
         f"Date: {doc['created']}  ",
         f"Machine: {cpu['model']}, ISA class {cpu['isa']} (flags {' '.join(cpu['flags'])})  ",
-        f"Emulated: `qemu-x86_64 -cpu {doc['qemu_cpu']}`, edgezoo told the host is `{doc['cpuinfo']}`  ",
+        emulated,
         f"Model: {MODEL}, packaged real weights, its shipped config; float reference: the float export in",
         f"ONNX Runtime on the same CPU. Clear images: float top-1 leads by >= {MARGIN}.",
         "",
@@ -147,14 +192,12 @@ def _markdown(doc: dict[str, Any]) -> str:
         "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for where, run in doc["runs"].items():
-        seen = run["cpu_seen"]
-        n = seen["numpy"]
-        view = (
-            f"AVX2 {'yes' if n['AVX2'] else 'no'}, AVX-512 {'yes' if n['AVX512F'] else 'no'},"
-            f" VNNI {'yes' if n['AVX512VNNI'] else 'no'}, OpenVINO bf16 {'yes' if 'BF16' in seen['openvino'] else 'no'}"
-            f"; edgezoo: {seen['edgezoo_host_isa']}"
-        )
+        view = _cpu_view(run["cpu_seen"])
         for r in run["results"].values():
+            if "refused" in r:
+                refused = f"| {where} | {view} | {r['weights']} | {r['engine']} | refused: {r['refused']} |"
+                lines.append(refused + " |" * 7)
+                continue
             clear = "n/a" if r["clear_top1_agreement"] is None else f"{r['clear_top1_agreement']:.3f}"
             flips = ", ".join(f"{m:.3f}" for m in r["top1_changes_float_margins"]) or "-"
             lines.append(
@@ -169,41 +212,50 @@ def main() -> None:
     if serve_child(_child):
         return
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--cpu", default=qemu_host.DEFAULT_CPU, help="QEMU CPU model to emulate")
+    ap.add_argument("--target", choices=("x86", "arm"), default="x86", help="x86: a Zen 3 (AVX2); arm: aarch64 cores")
+    ap.add_argument("--cpu", default=qemu_host.DEFAULT_CPU, help="QEMU x86 CPU model to emulate")
     ap.add_argument("--cpuinfo", type=Path, default=ROOT / "tests" / "data" / "cpuinfo" / "zen3.txt",
                     help="recorded /proc/cpuinfo of that CPU, for edgezoo's host detection")  # fmt: skip
+    ap.add_argument("--arm-cpu", action="append", help=f"QEMU aarch64 CPU model(s) (default {qemu_arm.DEFAULT_CPU})")
+    ap.add_argument("--arm-dir", type=Path, default=Path.home() / ".cache" / "edgezoo" / "qemu-arm",
+                    help="the aarch64 tree of tests/emulate/qemu_arm.py (built there if missing)")  # fmt: skip
+    ap.add_argument("--arm-qemu", default=qemu_arm.QEMU, help="qemu-aarch64 binary (8 or later)")
     ap.add_argument("--held-per-photo", type=int, default=10, help="held-out views per photo (5 photos)")
     add_output_options(ap, "qemu_fidelity")
+    ap.set_defaults(json=None, md=None)
     args = ap.parse_args()
+    name = "qemu_fidelity_arm" if args.target == "arm" else "qemu_fidelity"
+    args.json = args.json or ROOT / "benchmarks" / "results" / f"{name}.json"
+    args.md = args.md or ROOT / "docs" / f"{name}.md"
     if args.from_json:
         rewrite_markdown(args.json, args.md, _markdown)
         return
-    if not args.cpuinfo.is_file():
+    if args.target == "x86" and not args.cpuinfo.is_file():
         raise SystemExit(f"{args.cpuinfo}: no such cpuinfo file")
 
     from edgezoo.artifact import command_line, now_iso
     from edgezoo.bench.machine import machine_info
 
+    native_env = {k: v for k, v in os.environ.items() if k != "EDGEZOO_CPUINFO"}
+    doc: dict[str, Any] = {"schema": "edgezoo.qemu_fidelity/2", "target": args.target}
     with tempfile.TemporaryDirectory(prefix="edgezoo-qemu-") as tmp:
         work = Path(tmp)
         spec = _prepare(work, args.held_per_photo)
-        python = qemu_host.make_python(work / "qemu", args.cpu)
-        native_env = {k: v for k, v in os.environ.items() if k != "EDGEZOO_CPUINFO"}
-        qemu_env = {**native_env, "EDGEZOO_CPUINFO": str(args.cpuinfo)}
-        runs = {
-            "this CPU": run_child(__file__, spec, native_env, "the native run"),
-            f"QEMU {args.cpu}": run_child(__file__, spec, qemu_env, "the QEMU run", python),
-        }
-    doc = {
-        "schema": "edgezoo.qemu_fidelity/1",
-        "created": now_iso(),
-        "command": command_line(),
-        "machine": machine_info(),
-        "qemu_cpu": qemu_host.cpu_option(args.cpu),
-        "cpuinfo": os.path.relpath(args.cpuinfo, ROOT),
-        "model": MODEL,
-        "runs": runs,
-    }
+        runs = {"this CPU": run_child(__file__, spec, native_env, "the native run")}
+        if args.target == "arm":
+            cpus = args.arm_cpu or [qemu_arm.DEFAULT_CPU]
+            for cpu in cpus:
+                python = qemu_arm.make_python(args.arm_dir.resolve(), cpu, args.arm_qemu)
+                runs[f"QEMU {cpu}"] = run_child(__file__, spec, native_env, f"the QEMU {cpu} run", python)
+            doc["qemu_cpus"] = cpus
+        else:
+            python = qemu_host.make_python(work / "qemu", args.cpu)
+            qemu_env = {**native_env, "EDGEZOO_CPUINFO": str(args.cpuinfo)}
+            runs[f"QEMU {args.cpu}"] = run_child(__file__, spec, qemu_env, "the QEMU run", python)
+            doc["qemu_cpu"] = qemu_host.cpu_option(args.cpu)
+            doc["cpuinfo"] = os.path.relpath(args.cpuinfo, ROOT)
+    doc.update({"created": now_iso(), "command": command_line(), "machine": machine_info(), "model": MODEL})
+    doc["runs"] = runs
     publish(doc, args.json, args.md, _markdown)
 
 

@@ -54,6 +54,66 @@ def files_in(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
 
 
+def write_tiny_cnn(folder: Path, quantize_config: str = "default"):
+    """A float export of a tiny random CNN (conv -> relu -> pool -> gemm, 10 classes) with a zoo-like card
+    that names ``quantize_config`` (a packaged config or a YAML path)."""
+    import numpy as np
+    import onnx
+    from onnx import helper, numpy_helper
+
+    from edgezoo.artifact import write_artifact
+
+    rng = np.random.default_rng(0)
+    inits = [
+        numpy_helper.from_array(rng.normal(0, 0.3, (8, 3, 4, 4)).astype(np.float32), "w1"),
+        numpy_helper.from_array(np.zeros(8, np.float32), "b1"),
+        numpy_helper.from_array(rng.normal(0, 0.3, (16, 8, 1, 1)).astype(np.float32), "w2"),
+        numpy_helper.from_array(np.zeros(16, np.float32), "b2"),
+        numpy_helper.from_array(rng.normal(0, 0.5, (10, 16)).astype(np.float32), "w3"),
+        numpy_helper.from_array(np.zeros(10, np.float32), "b3"),
+    ]
+    nodes = [
+        helper.make_node("Conv", ["input", "w1", "b1"], ["c1"], name="conv1", strides=[4, 4]),
+        helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
+        helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], name="conv2"),
+        helper.make_node("Relu", ["c2"], ["r2"], name="relu2"),
+        helper.make_node("GlobalAveragePool", ["r2"], ["p"], name="pool"),
+        helper.make_node("Flatten", ["p"], ["f"], name="flatten"),
+        helper.make_node("Gemm", ["f", "w3", "b3"], ["logits"], name="head", transB=1),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "tiny",
+        [helper.make_tensor_value_info("input", onnx.TensorProto.FLOAT, [1, 3, 224, 224])],
+        [helper.make_tensor_value_info("logits", onnx.TensorProto.FLOAT, [1, 10])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+    model_card = {
+        "name": "tiny_cnn", "timm_name": "tiny_cnn", "family": "test", "input_size": [3, 224, 224],
+        "mean": mean, "std": std, "crop_pct": 0.875, "interpolation": "bilinear", "num_classes": 10,
+        "labels": "imagenet-1k", "params": 1000, "gmacs": 0.001, "quantize_config": quantize_config, "zoo": False,
+    }  # fmt: skip
+    card = {
+        "kind": "export", "model": "tiny_cnn", "precision": "fp32", "weights": {"kind": "random", "seed": 0},
+        "opset": 17,
+        "input": {"name": "input", "shape": [1, 3, 224, 224], "layout": "NCHW", "dtype": "float32",
+                  "format": "rgb_normalized"},
+        "output": {"name": "logits", "shape": [1, 10], "dtype": "float32", "meaning": "logits"},
+        "preprocessing": {"crop_pct": 0.875, "interpolation": "bilinear", "mean": mean, "std": std},
+        "rewrites": {"grouped_conv_to_depthwise": []}, "model_card": model_card,
+    }  # fmt: skip
+    return write_artifact(model, card, folder, "tiny_cnn")
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory):
+    """The tiny random CNN (:func:`write_tiny_cnn`) with the generic ``default`` config."""
+    return write_tiny_cnn(tmp_path_factory.mktemp("tiny"))
+
+
 @pytest.fixture(scope="session")
 def lite0_artifact(tmp_path_factory):
     """tf_efficientnet_lite0 with its real ImageNet weights, exported once per test session."""

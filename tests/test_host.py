@@ -22,10 +22,12 @@ CASES = {
         "x86_64", "Intel(R) Xeon(R) Platinum 8481C CPU @ 2.70GHz", "amx", True, True,
         {"amx_tile", "amx_int8", "amx_bf16", "avx512_vnni"}, set(),
     ),
-    "cortex_a55_rdk_x5.txt": ("aarch64", "Cortex-A55", "arm-neon-dotprod", True, False, {"asimd", "asimddp"}, {"i8mm"}),
+    "cortex_a55_rdk_x5.txt": (
+        "aarch64", "Cortex-A55", "arm-neon-dotprod", True, False, {"asimd", "asimdhp", "asimddp"}, {"i8mm"},
+    ),
     "cortex_a76_pi5.txt": (
         "aarch64", "Cortex-A76 (Raspberry Pi 5 Model B Rev 1.0)", "arm-neon-dotprod", True, False,
-        {"asimd", "asimddp"}, {"avx2"},
+        {"asimd", "asimdhp", "asimddp"}, {"avx2"},
     ),
 }  # fmt: skip
 
@@ -37,6 +39,7 @@ def test_recorded_cpuinfo_is_classified(name):
     assert host.model == model
     assert host.isa_class == isa and isa in ISA_CLASSES
     assert host.int8_dot_product is dot and host.bf16 is bf16
+    assert host.float16 is (arch == "aarch64")  # OpenVINO's f16 default: every recorded ARM core has asimdhp
     assert present <= set(host.flags) and not absent & set(host.flags)
     record = host.to_dict()
     assert record["isa"] == isa and record["flags"] == list(host.flags) and record["arch"] == arch

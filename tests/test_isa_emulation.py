@@ -185,3 +185,44 @@ def test_the_qemu_harness_runs_this_venv_and_its_children_on_an_avx2_only_cpu(tm
     )
     out = subprocess.run([str(python), "-c", child], capture_output=True, text=True, check=False)
     assert out.returncode == 0 and json.loads(out.stdout)[1:3] == [True, False]
+
+
+_ARM_SPEC = importlib.util.spec_from_file_location("qemu_arm", Path(__file__).parent / "emulate" / "qemu_arm.py")
+qemu_arm = importlib.util.module_from_spec(_ARM_SPEC)
+_ARM_SPEC.loader.exec_module(qemu_arm)
+ARM_TREE = Path.home() / ".cache" / "edgezoo" / "qemu-arm"  # where benchmarks/qemu_fidelity.py --target arm builds it
+
+
+def test_the_arm_tree_installs_the_deployment_side_without_pytorch():
+    reqs = qemu_arm.arm_requirements("torch==2.13.0\ntimm==1.0.31\nonnxruntime==1.31.1  # kernels\n# c\nruff==1\n")
+    assert reqs == ["onnxruntime==1.31.1"]
+    shipped = qemu_arm.arm_requirements((Path(__file__).parents[1] / "requirements.txt").read_text())
+    assert {"onnxruntime", "openvino", "nncf", "numpy"} <= {r.split("==")[0] for r in shipped}
+    assert not [r for r in shipped if r.startswith(("torch", "timm"))]
+    tags = qemu_arm.platform_options()[1::2]
+    # The pinned wheels' own tags: onnx (2_28), onnxruntime (2_28), openvino (2_35), numpy (2_27).
+    assert {f"manylinux_2_{m}_aarch64" for m in (27, 28, 35)} <= set(tags) and "manylinux_2_37_aarch64" not in tags
+    text = qemu_arm.wrapper_text("/q/qemu-aarch64", "cortex-a55", Path("/t/root"), Path("/t/site"))
+    assert "-cpu cortex-a55 -L /t/root" in text and "PYTHONPATH=/t/site:" in text and '-0 "$0"' in text
+
+
+def test_the_arm_harness_runs_edgezoo_on_an_emulated_cortex_a55():
+    """tests/emulate/qemu_arm.py, where its tree was built: edgezoo reads QEMU's own aarch64 cpuinfo
+    (QEMU 8+) and OpenVINO's ARM plugin defaults to f16, as the host's ``float16`` says."""
+    import subprocess
+
+    python = ARM_TREE / "bin" / "python"
+    if not python.exists():
+        pytest.skip(f"no ARM tree in {ARM_TREE} (build: python tests/emulate/qemu_arm.py DIR; needs qemu-user 8+)")
+    code = (
+        "import json, platform, openvino as ov; from edgezoo.host import current_host as h;"
+        " print(json.dumps([platform.machine(), h().model, h().isa_class, h().float16,"
+        " ov.Core().get_property('CPU', 'INFERENCE_PRECISION_HINT').get_type_name()]))"
+    )
+    out = subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr[-400:]
+    arch, model, isa, float16, ov_default = json.loads(out.stdout.strip().splitlines()[-1])
+    assert arch == "aarch64" and isa.startswith("arm-neon")
+    assert float16 is (ov_default == "f16")
+    if "-cpu cortex-a55" in python.read_text():
+        assert (model, isa, ov_default) == ("Cortex-A55", "arm-neon-dotprod", "f16")

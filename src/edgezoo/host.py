@@ -45,6 +45,7 @@ FLAGS_OF_INTEREST = (
     "amx_bf16",
     "amx_fp16",
     "asimd",
+    "asimdhp",
     "asimddp",
     "i8mm",
     "bf16",
@@ -108,6 +109,13 @@ class Host:
         if self.is_x86:
             return self.has("avx512_bf16") or self.has("amx_bf16")
         return self.has("bf16")
+
+    @property
+    def float16(self) -> bool:
+        """Whether OpenVINO's default float precision here is f16: ARM CPUs with half-precision vector
+        arithmetic (``asimdhp``, ARMv8.2+). Measured: OpenVINO 2026.4's aarch64 plugin on an emulated
+        Cortex-A55 reports ``INFERENCE_PRECISION_HINT`` float16 (docs/tune.md, "ARM hosts")."""
+        return self.is_arm and self.has("asimdhp")
 
     @property
     def isa_class(self) -> str:

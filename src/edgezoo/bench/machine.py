@@ -34,7 +34,8 @@ def _cpu() -> dict[str, Any]:
 
 
 def openvino_default_precision() -> str | None:
-    """What OpenVINO runs a float model in on this CPU when not told (bf16 where the CPU has it)."""
+    """What OpenVINO runs a float model in on this CPU when not told (bf16 where the CPU has it, f16 on
+    ARM CPUs with half-precision arithmetic)."""
     try:
         import openvino as ov
 

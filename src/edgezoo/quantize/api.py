@@ -21,9 +21,9 @@ import onnx
 
 from edgezoo.agreement import MARGIN_BANDS, band_at, compare_logits
 from edgezoo.artifact import Artifact, command_line, now_iso, read_artifact, versions, write_artifact
-from edgezoo.errors import EdgezooError
+from edgezoo.errors import EdgezooError, EngineRefused
 from edgezoo.export.rewrite import rewrite_grouped_conv
-from edgezoo.host import host_record
+from edgezoo.host import current_host, host_record
 from edgezoo.inputs.preprocess import find_images
 from edgezoo.inputs.samples import sample_photos
 from edgezoo.progress import steps
@@ -220,15 +220,25 @@ class Quantizer:
         card["precision_hint"] = hint
         card["input"] = self.spec.card(self.source.card["input"]["name"])
         artifact = write_artifact(quantized, card, self.workdir / tag, self.card.name + ".int8")
-        checks = verify_overrides(artifact.onnx_path, engine, self.float_model, overrides, hint)
-        broken = [c for c in checks if not c.held]
-        if broken:
-            c = broken[0]
-            raise EdgezooError(
-                f"{config.source}: override {c.node} ({c.op_type} -> {c.precision}) does not hold in {engine}'s"
-                f" optimized graph: {c.detail}; nothing written"
-            )
-        got, precision = _run(artifact, engine, self.frames) if self.frames else ([], None)
+        try:
+            checks = verify_overrides(artifact.onnx_path, engine, self.float_model, overrides, hint)
+            broken = [c for c in checks if not c.held]
+            if broken:
+                c = broken[0]
+                raise EdgezooError(
+                    f"{config.source}: override {c.node} ({c.op_type} -> {c.precision}) does not hold in {engine}'s"
+                    f" optimized graph: {c.detail}; nothing written"
+                )
+            got, precision = _run(artifact, engine, self.frames) if self.frames else ([], None)
+        except EngineRefused as exc:  # the temporary file's path would mean nothing to the user
+            host = current_host()
+            raise EngineRefused(
+                f"{config.source}: {exc.engine} cannot run the int8 graph it makes on this host ({host.model},"
+                f" {host.isa_class}): {exc.reason}; set engine.runtime: onnxruntime in a config, or run edgezoo tune;"
+                " nothing written",
+                exc.engine,
+                exc.reason,
+            ) from exc
         vs_rgb = compare_logits(self.rgb_reference, got) if self.rgb_reference is not None else None
         end_to_end = compare_logits(self.reference, got)
         return BuiltCandidate(quantized, artifact, overrides, checks, end_to_end, vs_rgb, precision)

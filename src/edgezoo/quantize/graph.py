@@ -40,6 +40,7 @@ from edgezoo.quantize import node_names
 from edgezoo.quantize.biascorr import correct_biases
 from edgezoo.quantize.config import QuantConfig
 from edgezoo.quantize.ranges import mse_ranges
+from edgezoo.runtime.engines import compile_openvino
 
 log = logging.getLogger(__name__)
 
@@ -590,12 +591,10 @@ def _verify_openvino(
     the detail says so. (Convolutions and matmuls outside attention are never snippets, so an
     int8 kernel for them is still caught.)
     """
-    import openvino as ov
-
     config: dict[str, Any] = {"INFERENCE_NUM_THREADS": 1}
     if precision:  # the config's precision_hint: the graph is checked as it will be deployed
         config["INFERENCE_PRECISION_HINT"] = precision
-    compiled = ov.Core().compile_model(str(onnx_path), "CPU", config)
+    compiled = compile_openvino(onnx_path, "CPU", config)
     layers: dict[str, list[tuple[str, str, str]]] = {}
     for op in compiled.get_runtime_model().get_ops():
         info = op.get_rt_info()

@@ -16,6 +16,7 @@ is absent) is an :class:`EdgezooError` naming what is available, never a silent 
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass, field, replace
 from importlib import metadata
@@ -25,7 +26,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from edgezoo.artifact import Artifact
-from edgezoo.errors import EdgezooError
+from edgezoo.errors import EdgezooError, EngineRefused
+from edgezoo.host import current_host
 
 ENGINES = ("onnxruntime", "openvino", "torch")
 _DISTRIBUTIONS = {
@@ -142,7 +144,14 @@ class OrtSession:
         try:
             self._session = ort.InferenceSession(str(artifact.onnx_path), so, providers=providers)
         except Exception as exc:  # ORT raises its own exception types for unloadable models
-            raise EdgezooError(f"{artifact.onnx_path}: onnxruntime cannot load it ({_first_line(exc)})") from exc
+            reason = engine_reason(exc)
+            if type(exc).__name__ in _ORT_ENGINE_LIMITS:
+                raise EngineRefused(
+                    f"{artifact.onnx_path}: onnxruntime cannot run it on this host ({_host_words()}): {reason}",
+                    self.engine,
+                    reason,
+                ) from exc
+            raise EdgezooError(f"{artifact.onnx_path}: onnxruntime cannot load it ({reason})") from exc
         # A GPU provider whose libraries fail to load is dropped silently by ORT: refuse instead.
         used = self._session.get_providers()
         if wanted[0] not in used:
@@ -181,10 +190,7 @@ class OvSession:
                 f"openvino: device {device} is not available (available: {', '.join(core.available_devices)})"
             )
         self.artifact = artifact
-        try:
-            self.compiled = core.compile_model(str(artifact.onnx_path), device, config)
-        except Exception as exc:
-            raise EdgezooError(f"{artifact.onnx_path}: openvino cannot compile it ({_first_line(exc)})") from exc
+        self.compiled = compile_openvino(artifact.onnx_path, device, config, core)
         self.device = device
         self.config = config
         self._dtype = np.dtype(self.compiled.input(0).element_type.to_dtype())
@@ -247,9 +253,58 @@ class TorchSession:
 _SESSIONS = {"onnxruntime": OrtSession, "openvino": OvSession, "torch": TorchSession}
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return (text.splitlines()[0][:200] if text else type(exc).__name__).strip()
+_OV_LOCATION = re.compile(r"^Exception from \S+:\d+:?$")  # OpenVINO's per-frame prefix lines
+_OV_PASS = re.compile(r"^\[(\w+)\]")  # "[PassName] END: node: ..." names the graph pass that threw
+
+
+def engine_reason(exc: BaseException) -> str:
+    """The line of an engine's exception that says what went wrong, at most 200 characters.
+
+    OpenVINO nests its message under one "Exception from FILE:LINE:" line per frame and puts the
+    reason last (e.g. "Convolution input precision should be single"); the pass that threw, when
+    one did, is named in brackets further up and is kept after the reason. ONNX Runtime's messages
+    are one line."""
+    lines = [line.strip() for line in str(exc).strip().splitlines()]
+    lines = [line for line in lines if line and not _OV_LOCATION.match(line)]
+    if not lines:
+        return type(exc).__name__
+    passes = [m.group(1) for m in map(_OV_PASS.match, lines) if m]
+    reason = lines[-1]
+    if passes and passes[0] not in reason:
+        reason = f"{reason} (OpenVINO pass {passes[0]})"
+    return reason[:200]
+
+
+def compile_openvino(path: Path, device: str, config: dict[str, Any], core: Any = None) -> Any:
+    """OpenVINO's compiled model of ``path``: a file it cannot read is an :class:`EdgezooError`, a
+    graph its plugin refuses on this host an :class:`EngineRefused`, both naming the file."""
+    import openvino as ov
+
+    core = core or ov.Core()
+    try:
+        model = core.read_model(str(path))
+    except Exception as exc:
+        raise EdgezooError(f"{path}: openvino cannot read it ({engine_reason(exc)})") from exc
+    try:
+        return core.compile_model(model, device, config)
+    except Exception as exc:
+        reason = engine_reason(exc)
+        raise EngineRefused(
+            f"{path}: openvino cannot compile it on this host ({_host_words()}): {reason};"
+            " another engine may run it (--engine onnxruntime)",
+            "openvino",
+            reason,
+        ) from exc
+
+
+# ONNX Runtime's exception types for a valid model it has no kernel or provider for here (the others,
+# InvalidProtobuf, NoSuchFile, InvalidGraph..., mean the file itself is bad).
+_ORT_ENGINE_LIMITS = ("NotImplemented", "EPFail", "EngineError")
+
+
+def _host_words() -> str:
+    host = current_host()
+    return f"{host.model}, {host.isa_class}"
 
 
 def default_engine(artifact: Artifact) -> str:

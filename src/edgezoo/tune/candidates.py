@@ -4,7 +4,7 @@ Every candidate is the shipped config with one choice changed, because each choi
 configs was measured on one ISA (their ``measured_on``) and each one's gain depends on the kernels a
 host has: which quantizer places the Q/DQ pairs (ORT's QDQ or NNCF), where they stay (only before
 integer ops, for OpenVINO's post-op fusion, or around every quantized op), which op types are int8,
-the precision OpenVINO runs the float leftovers in (only where the CPU has bf16), the engine, and
+the precision OpenVINO runs the float leftovers in (only where its default is bf16 or ARM's f16), the engine, and
 the layers ``quantize --auto`` would keep in float. The shipped config itself is always the first
 candidate, so the chosen recipe is never slower than it on the host it was measured on.
 
@@ -104,13 +104,14 @@ def candidates(shipped: QuantConfig, host: Host) -> list[Recipe]:
                 {"engine": {"model_type": other_type}},
             )
         )
-    if ov and host.bf16:  # without bf16 instructions both hints run f32: nothing to choose
+    low = "bf16" if host.bf16 else "f16" if host.float16 else None  # OpenVINO's default float precision here
+    if ov and low:  # elsewhere both hints run f32: nothing to choose
         hint = None if eng["precision_hint"] == "f32" else "f32"
         found.append(
             _variant(
                 shipped,
                 f"float-leftovers-{hint or 'default'}",
-                f"engine.precision_hint: {hint or 'unset (bf16 here)'}",
+                f"engine.precision_hint: {hint or f'unset ({low} here)'}",
                 {"engine": {"precision_hint": hint}},
             )
         )

@@ -25,7 +25,7 @@ import numpy as np
 
 from edgezoo.agreement import band_at
 from edgezoo.artifact import Artifact, now_iso, write_artifact
-from edgezoo.errors import EdgezooError
+from edgezoo.errors import EdgezooError, EngineRefused
 from edgezoo.fsutil import atomic_path, write_json
 from edgezoo.host import Host, current_host
 from edgezoo.progress import steps
@@ -264,8 +264,10 @@ def tune_artifact(
                 except Exception as exc:  # one candidate failing must not stop the others
                     text = str(exc).strip().splitlines()
                     t.status = f"failed: {text[0][:160] if text else type(exc).__name__}"
+                    if isinstance(exc, EngineRefused):  # this host's engine, not the input: say which and why
+                        t.status = f"failed: {exc.engine} refuses it on this host: {exc.reason}"[:200]
                     log.info("tune candidate %s failed", t.recipe.name, exc_info=True)
-                    if i == 0 and isinstance(exc, EdgezooError):
+                    if i == 0 and isinstance(exc, EdgezooError) and not isinstance(exc, EngineRefused):
                         raise
                 t.build_s = time.perf_counter() - t0
             progress.next(f"latency ({options.threads} thread{'s' if options.threads > 1 else ''})")

@@ -1,0 +1,105 @@
+"""An engine that cannot compile a graph on this host: one line naming the file, engine and host from
+``predict`` and ``quantize``, and one failed candidate (not a stopped search) in ``tune``.
+
+The refusal is the one OpenVINO 2026.4's ARM plugin gives for EfficientNet-Lite0's shipped int8 on a
+Cortex-A55 (recorded under QEMU, docs/tune.md "ARM hosts"). x86 OpenVINO compiles that graph, so here
+``openvino.Core.compile_model`` is made to raise the recorded error; ONNX Runtime is untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from conftest import files_in, write_tiny_cnn
+
+from edgezoo.errors import EngineRefused
+from edgezoo.runtime.engines import engine_reason, open_session
+from edgezoo.tune.candidates import SHIPPED
+
+# OpenVINO 2026.4.1 on an emulated Cortex-A55 (aarch64 wheel), quantizing tf_efficientnet_lite0.
+ARM_REFUSAL = """Exception from src/inference/src/cpp/core.cpp:132:
+Exception from src/inference/src/dev/plugin.cpp:59:
+Exception from src/core/src/pass/graph_rewrite.cpp:298:
+[AlignUnsupportedLPConvFQPrecision] END: node: opset1::FakeQuantize FakeQuantize_1204 (opset1::Add \
+/blocks/blocks.1/blocks.1.1/conv_pw/Conv[0]:f32[1,144,56,56], opset1::Constant Constant_13752[0]:f32[1,1,1,1]) -> \
+(f32[1,144,56,56]) CALLBACK HAS THROWN: Check 'conv_precisions.size() == 1' failed at \
+src/plugins/intel_cpu/src/transformations/cpu_opset/arm/pass/align_unsupported_lp_conv_fq_precision.cpp:49:
+Convolution input precision should be single
+"""
+REASON = "Convolution input precision should be single (OpenVINO pass AlignUnsupportedLPConvFQPrecision)"
+
+
+@pytest.fixture
+def arm_openvino(monkeypatch):
+    """OpenVINO that refuses every graph with the ARM plugin's error; counts its refusals."""
+    import openvino as ov
+
+    refused = []
+
+    def compile_model(self, model, device=None, config=None):
+        refused.append(model)
+        raise RuntimeError(ARM_REFUSAL)
+
+    monkeypatch.setattr(ov.Core, "compile_model", compile_model)
+    return refused
+
+
+@pytest.fixture
+def ov_tiny(tmp_path):
+    """The tiny CNN whose shipped config runs its int8 in OpenVINO (as lite0's does)."""
+    config = tmp_path / "ov.yaml"
+    config.write_text("base: default\nengine: {runtime: openvino}\n", encoding="utf-8")
+    return write_tiny_cnn(tmp_path / "export", str(config))
+
+
+def test_engine_reason_is_the_line_that_says_why():
+    assert engine_reason(RuntimeError(ARM_REFUSAL)) == REASON
+    one_line = "[ONNXRuntimeError] : 9 : NOT_IMPLEMENTED : Could not find an implementation for ConvInteger(10)"
+    assert engine_reason(RuntimeError(one_line)) == one_line
+    assert engine_reason(RuntimeError("")) == "RuntimeError"
+
+
+def test_predict_says_which_engine_refused_on_which_host(cli, tiny, photos, arm_openvino):
+    with pytest.raises(EngineRefused) as info:
+        open_session(tiny, "openvino")
+    assert info.value.engine == "openvino" and info.value.reason == REASON
+    r = cli("predict", tiny.onnx_path, photos["coffee"], "--engine", "openvino")
+    assert r.code == 2 and arm_openvino
+    assert r.err.count("\n") == 1 and "Traceback" not in r.err
+    assert str(tiny.onnx_path) in r.err and REASON in r.err and "--engine onnxruntime" in r.err
+    r = cli("predict", tiny.onnx_path, photos["coffee"], "--engine", "onnxruntime")
+    assert r.code == 0, r.err
+
+
+def test_quantize_refused_by_its_engine_writes_nothing(cli, ov_tiny, photos, arm_openvino, tmp_path):
+    calib = tmp_path / "calib"
+    calib.mkdir()
+    for stem in ("chelsea", "coffee", "astronaut"):
+        shutil.copy(photos[stem], calib / photos[stem].name)
+    out = tmp_path / "out"
+    r = cli("quantize", ov_tiny.onnx_path, "--calib", calib, "-o", out)
+    assert r.code == 2 and arm_openvino and "Traceback" not in r.err
+    line = r.err.strip()
+    assert "\n" not in line and "ov.yaml: openvino cannot run the int8 graph" in line and REASON in line
+    assert "engine.runtime: onnxruntime" in line and line.endswith("nothing written")
+    assert files_in(out) == []
+
+
+def test_tune_tries_the_other_candidates_when_the_shipped_engine_refuses(cli, ov_tiny, photos, arm_openvino, tmp_path):
+    calib, held = tmp_path / "calib", tmp_path / "held"
+    for folder, stems in ((calib, ("chelsea", "coffee", "astronaut")), (held, ("grace_hopper", "rocket"))):
+        folder.mkdir()
+        for stem in stems:
+            shutil.copy(photos[stem], folder / photos[stem].name)
+    out = tmp_path / "out"
+    r = cli("tune", ov_tiny.onnx_path, "--calib", calib, "--holdout", held, "--budget", "60", "-o", out)
+    assert r.code == 0, r.err
+    doc = json.loads((out / "tiny_cnn.tune.json").read_text())
+    rows = {row["name"]: row for row in doc["candidates"]}
+    assert rows[SHIPPED]["status"] == f"failed: openvino refuses it on this host: {REASON}"
+    # Every candidate that runs in OpenVINO is refused; ONNX Runtime's is built, timed and chosen.
+    ok = [row for row in doc["candidates"] if row["status"] == "ok"]
+    assert [row["engine"] for row in ok] == ["onnxruntime"] and doc["chosen"] == ok[0]["name"]
+    assert json.loads((out / "tiny_cnn.int8.json").read_text())["engine"] == "onnxruntime"
