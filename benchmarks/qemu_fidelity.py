@@ -13,9 +13,10 @@ obeys an ISA limit; ONNX Runtime has no switch). Here the check runs under QEMU 
 (tests/emulate/qemu_host.py), where every library reads the emulated CPU's CPUID, so ONNX Runtime's
 MLAS runs its AVX2 kernels too, with their saturation (QEMU implements the instructions exactly).
 
-Lite0 is exported with its packaged weights and quantized here twice with its shipped config, weights
-in 7 bits and in 8 bits, calibrated on views of four bundled photos. A child process then runs both
-int8 artifacts in ONNX Runtime and OpenVINO on held-out views of five other photos and compares their
+Lite0 is exported with its packaged weights and quantized here with its shipped config, weights in 7
+bits and in 8 bits, and (tune's ``no-float-layers`` candidate) with 8-bit weights and its float layers
+back to int8; all calibrated on views of four bundled photos. A child process then runs the int8
+artifacts in ONNX Runtime and OpenVINO on held-out views of five other photos and compares their
 logits with the float export in ONNX Runtime on the same CPU: once natively, once under QEMU. The
 child records the CPU it saw (NumPy's feature detection, OpenVINO's capabilities, edgezoo's host).
 QEMU translates every instruction: nothing here is timed.
@@ -38,6 +39,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(ROOT / "tests" / "emulate")]
 import qemu_arm  # noqa: E402  (the harnesses live with the other emulation harnesses)
@@ -47,7 +50,8 @@ from child_run import add_output_options, publish, rewrite_markdown, run_child, 
 MODEL = "tf_efficientnet_lite0"
 CALIB_PHOTOS = ("chelsea", "astronaut", "rocket", "hubble_deep_field")
 HELD_OUT_PHOTOS = ("grace_hopper", "coffee", "motorcycle_left", "motorcycle_right", "camera")
-WEIGHTS = {"7-bit weights": True, "8-bit weights": False}
+NO_FLOAT = "8-bit weights, no float layers"
+ARTIFACTS = {"7-bit weights": True, "8-bit weights": False, NO_FLOAT: False}  # label -> 7-bit weights
 ENGINES = ("onnxruntime", "openvino")
 MARGIN = 0.05  # the issue's clear-image band
 # NumPy's names for the features that pick int8/float kernels, x86 and ARM.
@@ -122,7 +126,7 @@ def _child(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _prepare(work: Path, held_per_photo: int) -> dict[str, Any]:
-    """Export lite0 with its packaged weights, write the photo views and both int8 artifacts."""
+    """Export lite0 with its packaged weights, write the photo views and the int8 artifacts."""
     from edgezoo.export.to_onnx import export
     from edgezoo.inputs.samples import more_photos, sample_photos, write_photo_variants
     from edgezoo.quantize.api import quantize_artifact
@@ -139,9 +143,12 @@ def _prepare(work: Path, held_per_photo: int) -> dict[str, Any]:
     if fp32.card["weights"]["kind"] != "package":
         raise SystemExit(f"qemu_fidelity: {MODEL} got no real weights ({fp32.card['weights']['kind']})")
     int8 = {}
-    for label, seven in WEIGHTS.items():
-        cfg = work / f"{label.split()[0]}.yaml"
-        cfg.write_text(f"base: {MODEL}\nengine: {{reduce_range: {str(seven).lower()}}}\n", encoding="utf-8")
+    for i, (label, seven) in enumerate(ARTIFACTS.items()):
+        changes: dict[str, Any] = {"base": MODEL, "engine": {"reduce_range": seven}}
+        if label == NO_FLOAT:
+            changes["precision"] = {"nodes": {n: "int8" for n in load_config(MODEL).overrides()["nodes"]}}
+        cfg = work / f"a{i}.yaml"
+        cfg.write_text(yaml.safe_dump(changes), encoding="utf-8")
         done = quantize_artifact(
             fp32, work / "calib", config=load_config(cfg), holdout_dir=work / "held_out", out_dir=cfg.with_suffix("")
         )
@@ -187,7 +194,7 @@ def _markdown(doc: dict[str, Any]) -> str:
         f"Model: {MODEL}, packaged real weights, its shipped config; float reference: the float export in",
         f"ONNX Runtime on the same CPU. Clear images: float top-1 leads by >= {MARGIN}.",
         "",
-        "| run | CPU the libraries saw | weights | engine | float ops in | images | logit cosine mean | min |"
+        "| run | CPU the libraries saw | artifact | engine | float ops in | images | logit cosine mean | min |"
         " top-1 agreement | clear images | clear top-1 agreement | float margins where top-1 changed |",
         "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---|",
     ]

@@ -61,6 +61,36 @@ def test_engine_reason_is_the_line_that_says_why():
     assert engine_reason(RuntimeError("")) == "RuntimeError"
 
 
+def test_onnx_runtime_without_a_kernel_for_a_valid_graph_refuses_it(tmp_path):
+    """ONNX Runtime's NOT_IMPLEMENTED (a valid graph, no CPU kernel for it here) is a refusal, not bad input."""
+    from onnx import TensorProto, helper
+
+    from edgezoo.artifact import Artifact
+    from edgezoo.errors import EdgezooError
+
+    graph = helper.make_graph(
+        [helper.make_node("Tanh", ["x"], ["y"])],
+        "bf16_tanh",  # valid ONNX; ONNX Runtime's CPU provider has no bf16 Tanh
+        [helper.make_tensor_value_info("x", TensorProto.BFLOAT16, [1, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.BFLOAT16, [1, 3])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path = tmp_path / "bf16_tanh.onnx"
+    path.write_bytes(model.SerializeToString())
+    with pytest.raises(EngineRefused) as info:
+        open_session(Artifact(path, {}), "onnxruntime")
+    assert info.value.engine == "onnxruntime" and "NOT_IMPLEMENTED" in info.value.reason
+    assert str(path) in str(info.value) and "on this host" in str(info.value)
+    path.write_bytes(b"not onnx")  # a broken file stays the user's problem, not the engine's
+    with pytest.raises(EdgezooError) as info:
+        open_session(Artifact(path, {}), "onnxruntime")
+    assert not isinstance(info.value, EngineRefused) and "cannot load it" in str(info.value)
+    with pytest.raises(EdgezooError) as info:
+        open_session(Artifact(path, {}), "openvino")
+    assert not isinstance(info.value, EngineRefused) and "openvino cannot read it" in str(info.value)
+
+
 def test_predict_says_which_engine_refused_on_which_host(cli, tiny, photos, arm_openvino):
     with pytest.raises(EngineRefused) as info:
         open_session(tiny, "openvino")

@@ -38,6 +38,11 @@ def test_candidates_start_with_the_shipped_config_and_follow_the_host(config):
         if hinted and hinted[0].name.endswith("default"):
             assert hinted[0].change.endswith(f"({'f16' if host.is_arm else 'bf16'} here)")
         assert ("8-bit-weights" in names) == (not host.int8_dot_product)
+        # Float layers back to int8 (what OpenVINO's ARM plugin needs for lite0); op-type overrides stay.
+        no_float = [r for r in recipes if r.name == "no-float-layers"]
+        assert bool(no_float) == bool(shipped.overrides()["nodes"])
+        if no_float:
+            assert no_float[0].config.overrides() == {"op_types": shipped.overrides()["op_types"], "nodes": {}}
 
 
 def test_the_fidelity_bar():

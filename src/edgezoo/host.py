@@ -121,6 +121,11 @@ class Host:
     def isa_class(self) -> str:
         return isa_class(self.arch, self.flags)
 
+    @property
+    def label(self) -> str:
+        """The CPU and its ISA class, as messages name a host: "Cortex-A55, arm-neon-dotprod"."""
+        return f"{self.model}, {self.isa_class}"
+
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "flags": list(self.flags), "isa": self.isa_class}
 

@@ -231,11 +231,10 @@ class Quantizer:
                 )
             got, precision = _run(artifact, engine, self.frames) if self.frames else ([], None)
         except EngineRefused as exc:  # the temporary file's path would mean nothing to the user
-            host = current_host()
             raise EngineRefused(
-                f"{config.source}: {exc.engine} cannot run the int8 graph it makes on this host ({host.model},"
-                f" {host.isa_class}): {exc.reason}; set engine.runtime: onnxruntime in a config, or run edgezoo tune;"
-                " nothing written",
+                f"{config.source}: {exc.engine} cannot run the int8 graph it makes on this host"
+                f" ({current_host().label}): {exc.reason}; set engine.runtime: onnxruntime in a config, or run"
+                " edgezoo tune; nothing written",
                 exc.engine,
                 exc.reason,
             ) from exc

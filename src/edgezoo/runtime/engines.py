@@ -147,7 +147,7 @@ class OrtSession:
             reason = engine_reason(exc)
             if type(exc).__name__ in _ORT_ENGINE_LIMITS:
                 raise EngineRefused(
-                    f"{artifact.onnx_path}: onnxruntime cannot run it on this host ({_host_words()}): {reason}",
+                    f"{artifact.onnx_path}: onnxruntime cannot run it on this host ({current_host().label}): {reason}",
                     self.engine,
                     reason,
                 ) from exc
@@ -290,7 +290,7 @@ def compile_openvino(path: Path, device: str, config: dict[str, Any], core: Any 
     except Exception as exc:
         reason = engine_reason(exc)
         raise EngineRefused(
-            f"{path}: openvino cannot compile it on this host ({_host_words()}): {reason};"
+            f"{path}: openvino cannot compile it on this host ({current_host().label}): {reason};"
             " another engine may run it (--engine onnxruntime)",
             "openvino",
             reason,
@@ -300,11 +300,6 @@ def compile_openvino(path: Path, device: str, config: dict[str, Any], core: Any 
 # ONNX Runtime's exception types for a valid model it has no kernel or provider for here (the others,
 # InvalidProtobuf, NoSuchFile, InvalidGraph..., mean the file itself is bad).
 _ORT_ENGINE_LIMITS = ("NotImplemented", "EPFail", "EngineError")
-
-
-def _host_words() -> str:
-    host = current_host()
-    return f"{host.model}, {host.isa_class}"
 
 
 def default_engine(artifact: Artifact) -> str:

@@ -125,6 +125,19 @@ def candidates(shipped: QuantConfig, host: Host) -> list[Recipe]:
                 {"engine": {"runtime": runtime, "qdq_placement": "inputs_and_outputs", "precision_hint": None}},
             )
         )
+    floats = {n: "int8" for n, v in shipped.precision["nodes"].items() if v != "int8"}
+    if floats:
+        # The shipped config's float layers back to int8 (op-type overrides such as Softmax kept).
+        # OpenVINO's ARM plugin refuses lite0's graph with them and compiles it without
+        # (docs/tune.md, "ARM hosts"); where int8 kernels are fast it can also be the quicker recipe.
+        found.append(
+            _variant(
+                shipped,
+                "no-float-layers",
+                f"precision.nodes: the {len(floats)} float layers back to int8",
+                {"precision": {"nodes": floats}},
+            )
+        )
     found.append(Recipe(AUTO, "shipped + the worst layers in float (what quantize --auto raises first)", None))
     if not host.int8_dot_product and shipped.reduce_range(host):
         # Shows what 8-bit weights cost where the int8 arithmetic saturates (it should fail the bar).
