@@ -795,12 +795,26 @@ def table_command(
         out.print(f"wrote {plot}")
 
 
+# What only the export stage imports: an install that runs artifacts (a device) can do without them.
+_EXPORT_PACKAGES = ("torch", "torchvision", "timm")
+
+
 def main() -> None:
     """Entry point: user errors become one line on stderr and exit code 2."""
     try:
         app()
     except EdgezooError as exc:
         print(f"edgezoo: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] not in _EXPORT_PACKAGES:
+            raise
+        print(
+            f"edgezoo: error: {exc.name} is not installed here: exporting a model needs PyTorch and timm"
+            " (pip install -r requirements.txt); quantize, tune, predict, bench and eval take a MODEL.onnx"
+            " exported elsewhere",
+            file=sys.stderr,
+        )
         sys.exit(2)
 
 

@@ -194,12 +194,34 @@ def _quantize(fp32: Artifact, calib: Path, folder: Path) -> Artifact:
     return outcome.artifact
 
 
-def _resolve_int8(plan: Plan, fp32: Artifact, req: PlanRequest) -> list[Artifact]:
-    model = fp32.model_name
+def _fp32_for(plan: Plan, model: str, req: PlanRequest) -> Artifact | None:
+    """The model's fp32 export (found in the artifacts folder, else made), or None with a reason.
+
+    Nothing is exported when nothing asks for it (no fp32 rows, no peers), and an install that cannot
+    export (no PyTorch: a device that only runs artifacts, where PyPI's aarch64 PyTorch is a CUDA
+    build of several GB) measures the artifacts it was given, with the rest skipped and said why.
+    """
+    if not ("fp32" in req.precisions or req.peers) and not artifact_path_for(model, req.artifacts_dir).is_file():
+        return None
+    try:
+        return find_or_export_fp32(model, req.artifacts_dir)
+    except ModuleNotFoundError as exc:  # the export stage's PyTorch/timm
+        plan.skip(
+            model,
+            "fp32 export (fp32 rows, peers, quantizing)",
+            f"exporting needs {exc.name}, which is not installed here; pass {model}.onnx made on another machine",
+        )
+        return None
+
+
+def _resolve_int8(plan: Plan, model: str, fp32: Artifact | None, req: PlanRequest) -> list[Artifact]:
     found = find_int8(model, req.artifacts_dir)
     if found:
         return found
     where = f"no {model}.int8.onnx in {req.artifacts_dir}"
+    if fp32 is None:
+        plan.skip(model, "edgezoo int8", f"{where}, and no fp32 export to quantize")
+        return []
     if req.calib is None:
         plan.skip(model, "edgezoo int8", f"{where}; pass --calib DIR (or the int8 artifact) to measure it")
         return []
@@ -213,7 +235,7 @@ def _resolve_int8(plan: Plan, fp32: Artifact, req: PlanRequest) -> list[Artifact
 
 
 def resolve_artifacts(plan: Plan, req: PlanRequest) -> dict[str, list[Artifact]]:
-    """Each model's artifacts, the fp32 export first (the peers are built from it).
+    """Each model's artifacts, the fp32 export first where there is one (the peers are built from it).
 
     A model named on the command line gets all of its own artifacts (found or made) even when an
     artifact file of the same model is given too: ``bench fastvit_t8 other/fastvit_t8.int8.onnx``
@@ -232,13 +254,14 @@ def resolve_artifacts(plan: Plan, req: PlanRequest) -> dict[str, list[Artifact]]
     for model, given in by_model.items():
         fp32 = next((a for a in given if a.card.get("precision") == "fp32"), None)
         if fp32 is None:
-            fp32 = find_or_export_fp32(model, req.artifacts_dir)
+            fp32 = _fp32_for(plan, model, req)
         else:
             given.remove(fp32)
-        given.insert(0, fp32)
+        if fp32 is not None:
+            given.insert(0, fp32)
         if model in named and want_int8:
             have = {a.onnx_path.resolve() for a in given}
-            given.extend(a for a in _resolve_int8(plan, fp32, req) if a.onnx_path.resolve() not in have)
+            given.extend(a for a in _resolve_int8(plan, model, fp32, req) if a.onnx_path.resolve() not in have)
     return by_model
 
 
@@ -258,7 +281,10 @@ def gpu_reasons() -> dict[str, str | None]:
             if provider in providers
             else f"{provider} is not in this onnxruntime build (has {', '.join(providers) or 'none'})"
         )
-    reasons["torch-cuda"] = None if status["torch_cuda"] else "torch sees no CUDA GPU"
+    no_torch = engine_version("torch") is None
+    reasons["torch-cuda"] = (
+        None if status["torch_cuda"] else "PyTorch is not installed" if no_torch else "torch sees no CUDA GPU"
+    )
     return reasons
 
 
@@ -520,5 +546,6 @@ def make_plan(req: PlanRequest) -> Plan:
         for art, tag in zip(artifacts, _tags(artifacts), strict=True):
             _edgezoo_targets(plan, art, req, devices, tag)
         gpu_torch = reasons["torch-cuda"] is None and bool(devices & set(GPU_DEVICES))
-        _peer_targets(plan, artifacts[0], req, ["cpu", "cuda"] if gpu_torch else ["cpu"])
+        if artifacts and artifacts[0].card.get("precision") == "fp32":  # peers are built from the fp32 export
+            _peer_targets(plan, artifacts[0], req, ["cpu", "cuda"] if gpu_torch else ["cpu"])
     return plan

@@ -106,15 +106,16 @@ def resolve_artifacts(
     exported first (a stale INT8 artifact is then left out, with no way to re-quantize here).
     Returns the artifacts and notes for the user about what was exported or left out.
     """
-    from edgezoo.export.to_onnx import export
     from edgezoo.zoo.registry import get_card
 
     found: list[Artifact] = []
     notes: list[str] = []
     for target in targets:
-        if is_artifact_path(target):
+        if is_artifact_path(target):  # a file is evaluated as it is: no export stage (nor PyTorch) needed
             found.append(read_artifact(target))
             continue
+        from edgezoo.export.to_onnx import export
+
         card = get_card(target)
         float_path = artifact_path_for(card.name, artifacts_dir, "fp32")
         float_art = read_artifact(float_path) if float_path.is_file() else None

@@ -33,6 +33,7 @@ from typing import Any
 
 from edgezoo.errors import EdgezooError
 from edgezoo.inputs.preprocess import IMAGE_SUFFIXES, find_images
+from edgezoo.zoo.labels import imagenet_labels
 
 FORMATS = ("imagefolder", "ilsvrc2012", "kaggle", "list")
 # The name each ground-truth format usually has; other .txt/.csv files are recognised by content.
@@ -93,10 +94,9 @@ class Dataset:
 
 @cache
 def imagenet_synsets() -> tuple[str, ...]:
-    """ImageNet-1k WordNet ids in timm's class-index order (sorted), from timm's offline metadata."""
-    from timm.data import ImageNetInfo
-
-    return tuple(ImageNetInfo("imagenet-1k").label_names())
+    """ImageNet-1k WordNet ids in timm's class-index order (sorted), from edgezoo's copy of timm's table
+    (no timm import: it needs PyTorch, which a device running artifacts may lack)."""
+    return tuple(label.synset or "" for label in imagenet_labels())
 
 
 @cache

@@ -1,9 +1,17 @@
-"""Class names for a model's outputs: ImageNet-1k from timm's bundled tables (no download)."""
+"""Class names for a model's outputs: ImageNet-1k from timm's tables, stored with edgezoo (no download).
+
+The table (``data/imagenet1k_labels.tsv``) is timm's ``ImageNetInfo("imagenet-1k")`` written out, so that
+``predict`` and ``eval`` run where timm cannot be imported: timm imports PyTorch, which a device that only
+runs artifacts does not need (PyPI's aarch64 PyTorch is a CUDA build of several GB). Measured on an
+emulated Cortex-A55 without PyTorch: eval's label lookup failed on the missing timm before.
+tests/test_labels.py checks the table against timm wherever timm is installed.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
+from importlib import resources
 from typing import Any
 
 
@@ -16,13 +24,10 @@ class ClassLabel:
 
 @cache
 def imagenet_labels() -> tuple[ClassLabel, ...]:
-    """The 1000 ImageNet-1k classes in model output order (timm's ``ImageNetInfo``, shipped with timm)."""
-    from timm.data import ImageNetInfo
-
-    info = ImageNetInfo("imagenet-1k")
-    return tuple(
-        ClassLabel(i, info.index_to_description(i), info.index_to_label_name(i)) for i in range(info.num_classes())
-    )
+    """The 1000 ImageNet-1k classes in model output order (timm's class index: sorted WordNet ids)."""
+    text = resources.files("edgezoo.zoo").joinpath("data/imagenet1k_labels.tsv").read_text(encoding="utf-8")
+    rows = [line.split("\t", 1) for line in text.splitlines() if line and not line.startswith("#")]
+    return tuple(ClassLabel(i, label, synset) for i, (synset, label) in enumerate(rows))
 
 
 def labels_for(card: dict[str, Any], num_classes: int) -> tuple[ClassLabel, ...]:
