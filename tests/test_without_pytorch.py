@@ -73,3 +73,29 @@ def test_eval_runs_an_int8_artifact_without_pytorch(tiny_int8, photos, tmp_path)
     doc = json.loads((tmp_path / "eval.json").read_text())
     (result,) = doc["models"][0]["results"]  # the int8 artifact alone: no float export made for it
     assert result["precision"] == "int8" and result["images"] == 2 and 0 <= result["top1"] <= 100
+
+
+def test_bench_exports_only_what_its_rows_need(monkeypatch, tmp_path):
+    """fp32 rows, peers, or an int8 to make with --calib need the fp32 export; an int8 artifact alone does not."""
+    from edgezoo.bench import targets
+
+    calls = []
+
+    def export(model, folder):
+        calls.append(model)
+        raise ModuleNotFoundError("No module named 'torch'", name="torch")
+
+    monkeypatch.setattr(targets, "find_or_export_fp32", export)
+    cases = [  # (precisions, peers, calib) -> exported?
+        (("int8",), (), None, False),
+        (("int8",), (), tmp_path, True),  # no int8 artifact in the folder: made from the fp32 export
+        (("fp32", "int8"), (), None, True),
+        (("int8",), ("eager",), None, True),
+    ]
+    for precisions, peers, calib, exported in cases:
+        calls.clear()
+        plan = targets.Plan()
+        req = targets.PlanRequest(("m",), precisions=precisions, peers=peers, artifacts_dir=tmp_path, calib=calib)
+        assert targets._fp32_for(plan, "m", req) is None
+        assert bool(calls) is exported
+        assert [s["what"] for s in plan.skipped] == (["fp32 export (fp32 rows, peers, quantizing)"] if exported else [])

@@ -197,11 +197,14 @@ def _quantize(fp32: Artifact, calib: Path, folder: Path) -> Artifact:
 def _fp32_for(plan: Plan, model: str, req: PlanRequest) -> Artifact | None:
     """The model's fp32 export (found in the artifacts folder, else made), or None with a reason.
 
-    Nothing is exported when nothing asks for it (no fp32 rows, no peers), and an install that cannot
-    export (no PyTorch: a device that only runs artifacts, where PyPI's aarch64 PyTorch is a CUDA
-    build of several GB) measures the artifacts it was given, with the rest skipped and said why.
+    Nothing is exported when nothing asks for it (no fp32 rows, no peers, no int8 to make from it with
+    ``--calib``), and an install that cannot export (no PyTorch: a device that only runs artifacts,
+    where PyPI's aarch64 PyTorch is a CUDA build of several GB) measures the artifacts it was given,
+    with the rest skipped and said why.
     """
-    if not ("fp32" in req.precisions or req.peers) and not artifact_path_for(model, req.artifacts_dir).is_file():
+    to_quantize = req.calib is not None and "int8" in req.precisions and not find_int8(model, req.artifacts_dir)
+    needed = "fp32" in req.precisions or bool(req.peers) or to_quantize
+    if not needed and not artifact_path_for(model, req.artifacts_dir).is_file():
         return None
     try:
         return find_or_export_fp32(model, req.artifacts_dir)
