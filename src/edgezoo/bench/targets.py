@@ -202,8 +202,11 @@ def _fp32_for(plan: Plan, model: str, req: PlanRequest) -> Artifact | None:
     where PyPI's aarch64 PyTorch is a CUDA build of several GB) measures the artifacts it was given,
     with the rest skipped and said why.
     """
-    to_quantize = req.calib is not None and "int8" in req.precisions and not find_int8(model, req.artifacts_dir)
-    needed = "fp32" in req.precisions or bool(req.peers) or to_quantize
+    needed = (
+        "fp32" in req.precisions
+        or bool(req.peers)  # the folder is scanned for int8 cards only when neither asks for fp32
+        or (req.calib is not None and "int8" in req.precisions and not find_int8(model, req.artifacts_dir))
+    )
     if not needed and not artifact_path_for(model, req.artifacts_dir).is_file():
         return None
     try:

@@ -27,13 +27,12 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from edgezoo.errors import EdgezooError
 from edgezoo.inputs.preprocess import IMAGE_SUFFIXES, find_images
-from edgezoo.zoo.labels import imagenet_labels
+from edgezoo.zoo.labels import data_lines, imagenet_labels
 
 FORMATS = ("imagefolder", "ilsvrc2012", "kaggle", "list")
 # The name each ground-truth format usually has; other .txt/.csv files are recognised by content.
@@ -102,8 +101,7 @@ def imagenet_synsets() -> tuple[str, ...]:
 @cache
 def ilsvrc2012_wnids() -> tuple[str, ...]:
     """WordNet id of each ILSVRC2012_ID (index 0 is id 1), the devkit's meta.mat order."""
-    text = resources.files("edgezoo.zoo").joinpath("data/ilsvrc2012_wnids.txt").read_text(encoding="utf-8")
-    return tuple(line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#"))
+    return tuple(data_lines("ilsvrc2012_wnids.txt"))
 
 
 def class_index(wnid: str, synsets: tuple[str, ...] | None) -> int | None:

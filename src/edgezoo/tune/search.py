@@ -262,10 +262,11 @@ def tune_artifact(
                     t.status = "ok"
                     t.passes = holds_bar(t.built.end_to_end, real_weights)
                 except Exception as exc:  # one candidate failing must not stop the others
-                    text = str(exc).strip().splitlines()
-                    t.status = f"failed: {text[0][:160] if text else type(exc).__name__}"
                     if isinstance(exc, EngineRefused):  # this host's engine, not the input: say which and why
                         t.status = f"failed: {exc.engine} refuses it on this host: {exc.reason}"[:200]
+                    else:
+                        text = str(exc).strip().splitlines()
+                        t.status = f"failed: {text[0][:160] if text else type(exc).__name__}"
                     log.info("tune candidate %s failed", t.recipe.name, exc_info=True)
                     if i == 0 and isinstance(exc, EdgezooError) and not isinstance(exc, EngineRefused):
                         raise

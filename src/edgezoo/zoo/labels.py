@@ -22,11 +22,16 @@ class ClassLabel:
     synset: str | None = None  # WordNet id, e.g. "n07920052"
 
 
+def data_lines(name: str) -> list[str]:
+    """The lines of one of edgezoo's class tables (``zoo/data/NAME``), without blanks and ``#`` comments."""
+    text = resources.files("edgezoo.zoo").joinpath("data", name).read_text(encoding="utf-8")
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+
+
 @cache
 def imagenet_labels() -> tuple[ClassLabel, ...]:
     """The 1000 ImageNet-1k classes in model output order (timm's class index: sorted WordNet ids)."""
-    text = resources.files("edgezoo.zoo").joinpath("data/imagenet1k_labels.tsv").read_text(encoding="utf-8")
-    rows = [line.split("\t", 1) for line in text.splitlines() if line and not line.startswith("#")]
+    rows = [line.split("\t", 1) for line in data_lines("imagenet1k_labels.tsv")]
     return tuple(ClassLabel(i, label, synset) for i, (synset, label) in enumerate(rows))
 
 
