@@ -221,7 +221,10 @@ class Quantizer:
         card["input"] = self.spec.card(self.source.card["input"]["name"])
         artifact = write_artifact(quantized, card, self.workdir / tag, self.card.name + ".int8")
         try:
-            checks = verify_overrides(artifact.onnx_path, engine, self.float_model, overrides, hint)
+            # One OpenVINO compile serves the override check and the fidelity run (same file, same hint).
+            session = open_session(artifact, engine) if self.frames or engine == "openvino" else None
+            compiled = getattr(session, "compiled", None)
+            checks = verify_overrides(artifact.onnx_path, engine, self.float_model, overrides, hint, compiled)
             broken = [c for c in checks if not c.held]
             if broken:
                 c = broken[0]
@@ -229,7 +232,8 @@ class Quantizer:
                     f"{config.source}: override {c.node} ({c.op_type} -> {c.precision}) does not hold in {engine}'s"
                     f" optimized graph: {c.detail}; nothing written"
                 )
-            got, precision = _run(artifact, engine, self.frames) if self.frames else ([], None)
+            got = [session.run(f) for f in self.frames] if session is not None else []
+            precision = engine_precision(session) if session is not None and self.frames else None
         except EngineRefused as exc:  # the temporary file's path would mean nothing to the user
             raise EngineRefused(
                 f"{config.source}: {exc.engine} cannot run the int8 graph it makes on this host"

@@ -580,7 +580,11 @@ _OV_CONV_SUFFIX = "/WithoutBiases"
 
 
 def _verify_openvino(
-    onnx_path: Path, originals: dict[str, onnx.NodeProto], overrides: dict[str, str], precision: str | None
+    onnx_path: Path,
+    originals: dict[str, onnx.NodeProto],
+    overrides: dict[str, str],
+    precision: str | None,
+    compiled: Any | None = None,
 ) -> list:
     """Find each node in OpenVINO's compiled graph (``originalLayersNames``) and read how it runs.
 
@@ -591,10 +595,11 @@ def _verify_openvino(
     the detail says so. (Convolutions and matmuls outside attention are never snippets, so an
     int8 kernel for them is still caught.)
     """
-    config: dict[str, Any] = {"INFERENCE_NUM_THREADS": 1}
-    if precision:  # the config's precision_hint: the graph is checked as it will be deployed
-        config["INFERENCE_PRECISION_HINT"] = precision
-    compiled = compile_openvino(onnx_path, "CPU", config)
+    if compiled is None:
+        config: dict[str, Any] = {"INFERENCE_NUM_THREADS": 1}
+        if precision:  # the config's precision_hint: the graph is checked as it will be deployed
+            config["INFERENCE_PRECISION_HINT"] = precision
+        compiled = compile_openvino(onnx_path, "CPU", config)
     layers: dict[str, list[tuple[str, str, str]]] = {}
     for op in compiled.get_runtime_model().get_ops():
         info = op.get_rt_info()
@@ -632,11 +637,15 @@ def verify_overrides(
     float_model: onnx.ModelProto,
     overrides: dict[str, str],
     precision: str | None = None,
+    compiled: Any | None = None,
 ) -> list[OverrideCheck]:
-    """Check, in the engine's own optimized graph, that every overridden node escaped int8."""
+    """Check, in the engine's own optimized graph, that every overridden node escaped int8.
+
+    ``compiled``: OpenVINO's model of ``onnx_path`` already compiled with ``precision`` (a session's),
+    so a caller that runs the graph anyway does not compile it twice."""
     if not overrides:
         return []
     originals = {n.name: n for n in float_model.graph.node}
     if engine == "openvino":
-        return _verify_openvino(onnx_path, originals, overrides, precision)
+        return _verify_openvino(onnx_path, originals, overrides, precision, compiled)
     return _verify_ort(onnx_path, originals, overrides, float_model)
