@@ -49,7 +49,7 @@ def quick(models: list[str], artifacts_dir: Path, calib: Path | None, duration: 
     from edgezoo.bench.machine import machine_info
     from edgezoo.bench.report import document
     from edgezoo.bench.run import SLICE_S, run_plan
-    from edgezoo.bench.targets import PlanRequest, deployed_way, make_plan
+    from edgezoo.bench.targets import PlanRequest, default_precisions, deployed_way, make_plan
 
     created = now_iso()
     machine = machine_info()
@@ -57,7 +57,7 @@ def quick(models: list[str], artifacts_dir: Path, calib: Path | None, duration: 
         PlanRequest(
             items=tuple(models),
             engines=("onnxruntime", "openvino"),
-            precisions=("fp32", "bf16", "int8"),  # bf16: OpenVINO's own way to run a float model fast
+            precisions=default_precisions(),  # bf16/f16: OpenVINO's own ways to run a float model fast
             peers=(),
             artifacts_dir=artifacts_dir,
             calib=calib,

@@ -303,3 +303,42 @@ def test_a_bf16_row_is_planned_only_where_the_cpu_has_bf16(t8, tmp_path, monkeyp
         assert "edgezoo openvino bf16" in labels and "edgezoo openvino bf16" not in skipped
     else:
         assert "edgezoo openvino bf16" not in labels and "no bf16" in skipped["edgezoo openvino bf16"]
+
+
+@pytest.mark.parametrize(
+    ("flags", "has_f16"),
+    [
+        (("asimd", "asimdhp", "asimddp"), True),  # Cortex-A55 (the RDK X5's core): OpenVINO's default is f16
+        (("asimd",), False),  # Cortex-A53: no half-precision arithmetic, OpenVINO runs float in f32
+        (("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16"), False),  # x86: f16 hint runs f32 here
+    ],
+)
+def test_an_f16_row_is_planned_only_where_openvino_computes_in_f16(t8, tmp_path, monkeypatch, flags, has_f16):
+    """On an ARM core with asimdhp OpenVINO runs a float model in f16 by default, so "the best float
+    way" there must include an f16 row; the default precisions add it only there, and an f16 row
+    asked for elsewhere is skipped with the reason, never measured under a wrong name."""
+    import edgezoo.bench.targets as targets
+    from edgezoo.host import Host
+
+    arch = "x86_64" if "avx2" in flags else "aarch64"
+    monkeypatch.setattr(targets, "current_host", lambda: Host("test CPU", arch, flags))
+    assert ("f16" in targets.default_precisions()) is has_f16
+    fp32, _ = t8
+    req = targets.PlanRequest(
+        items=(str(fp32.onnx_path),), engines=("onnxruntime", "openvino"), precisions=("fp32", "f16"), peers=(),
+        devices=("cpu",), artifacts_dir=tmp_path,
+    )  # fmt: skip
+    plan = targets.make_plan(req)
+    labels = {t.label: t for t in plan.targets}
+    skipped = {s["what"]: s["reason"] for s in plan.skipped}
+    assert "ONNX Runtime" in skipped["onnxruntime f16"] and "edgezoo onnxruntime f16" not in labels
+    if has_f16:
+        assert labels["edgezoo openvino f16"].ov_precision == "f16"
+        assert "edgezoo openvino f16" not in skipped
+    else:
+        assert "edgezoo openvino f16" not in labels and "asimdhp" in skipped["edgezoo openvino f16"]
+    # Left to its defaults, the plan asks for f16 only where the host computes in it.
+    default = targets.make_plan(targets.PlanRequest(**{**req.__dict__, "precisions": ()}))
+    assert ("edgezoo openvino f16" in {t.label for t in default.targets}) is has_f16
+    f16_skips = {s["what"] for s in default.skipped if s["what"].endswith(" f16")}
+    assert f16_skips == ({"onnxruntime f16"} if has_f16 else set())  # no f16 noise on other hosts

@@ -457,7 +457,10 @@ def bench_cmd(
     engines: Annotated[
         str, typer.Option("--engines", help="torch,onnxruntime,openvino")
     ] = "torch,onnxruntime,openvino",
-    precisions: Annotated[str, typer.Option("--precisions", help="fp32,bf16,int8")] = "fp32,bf16,int8",
+    precisions: Annotated[
+        str | None,
+        typer.Option("--precisions", help="fp32,bf16,f16,int8 (default: fp32,bf16,int8, and f16 on ARM with asimdhp)."),
+    ] = None,
     threads: Annotated[
         str | None, typer.Option("--threads", help="Intra-op threads, e.g. 1,2,4 (default: 1 and all cores).")
     ] = None,

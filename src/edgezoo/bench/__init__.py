@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgezoo.bench.targets import PEERS, PRECISIONS, PlanRequest
+from edgezoo.bench.targets import PEERS, PlanRequest
 from edgezoo.runtime.engines import ENGINES
 
 DEFAULT_DURATION_S = 2.0
@@ -33,7 +33,7 @@ class BenchOptions:
 
     items: list[str]
     engines: list[str] = field(default_factory=lambda: list(ENGINES))
-    precisions: list[str] = field(default_factory=lambda: list(PRECISIONS))
+    precisions: list[str] = field(default_factory=list)  # empty: targets.default_precisions()
     threads: list[int] | None = None  # None: default_threads()
     streams: list[int] | None = None  # None: 1 and the largest thread count
     batch_sizes: list[int] | None = None

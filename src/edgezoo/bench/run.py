@@ -194,8 +194,8 @@ def run_plan(
         }
         if kind == "result":
             ran = event.get("engine_precision")
-            if target.precision == "bf16" and ran and ran != "bf16":
-                # The engine took the bf16 hint and ran something else: name what ran.
+            if target.precision in ("bf16", "f16") and ran and ran != target.precision:
+                # The engine took the bf16/f16 hint and ran something else: name what ran.
                 base["precision"] = "fp32" if ran == "f32" else ran
                 base["label"] = f"{target.label} (ran {ran})"
             results.append(

@@ -26,7 +26,7 @@ from edgezoo.fsutil import atomic_path, ensure_dir
 from edgezoo.host import current_host
 from edgezoo.runtime.engines import ENGINE_DEFAULT, ENGINES, artifact_path_for, engine_version
 
-PRECISIONS = ("fp32", "bf16", "int8")
+PRECISIONS = ("fp32", "bf16", "f16", "int8")
 PEERS = ("eager", "eager-reparam", "ort-plain", "nncf-default")
 EDGEZOO = "edgezoo"
 GPU_DEVICES = ("cuda", "tensorrt")
@@ -41,6 +41,9 @@ EDGEZOO_RUNS: tuple[tuple[str, str, str, str, str | None], ...] = (
     ("fp32", "onnxruntime", "cpu", "fp32", None),
     ("fp32", "openvino", "cpu", "fp32", "f32"),
     ("fp32", "openvino", "cpu", "bf16", "bf16"),
+    # OpenVINO's default float precision on ARM cores with half-precision arithmetic (asimdhp; measured
+    # on an emulated Cortex-A55, docs/tune.md "ARM hosts"): "the best float way" there includes it.
+    ("fp32", "openvino", "cpu", "f16", "f16"),
     ("int8", "onnxruntime", "cpu", "int8", None),
     ("int8", "openvino", "cpu", "int8", None),
     # The same int8 artifact with the operators left in float run in f32: on FastViT the grouped and
@@ -53,10 +56,13 @@ EDGEZOO_RUNS: tuple[tuple[str, str, str, str, str | None], ...] = (
 # A bf16 row on a CPU without bf16 instructions would be an f32 run under a bf16 label: OpenVINO
 # accepts the hint and runs f32 (seen on AVX2-only Zen 3), so such rows are not measured.
 NO_BF16 = "this CPU has no bf16 instructions (avx512_bf16 or amx_bf16): OpenVINO would run it in f32"
+NO_F16 = "OpenVINO computes in f16 only on ARM CPUs with half-precision arithmetic (asimdhp); here it would run f32"
 # Requested (engine, precision) pairs that no engine path covers, and why.
 NOT_SUPPORTED = {
     ("onnxruntime", "bf16"): "ONNX Runtime's CPU provider has no bf16 mode for a float model",
+    ("onnxruntime", "f16"): "ONNX Runtime's CPU provider runs a float model in fp32 (f16 only on GPUs: tensorrt)",
     ("torch", "bf16"): "the eager peers run in fp32 only",
+    ("torch", "f16"): "the eager peers run in fp32 only",
     ("torch", "int8"): "the eager peers run in fp32 only (PyTorch has no int8 path for these models here)",
 }
 
@@ -68,7 +74,7 @@ class Target:
     model: str
     variant: str  # "edgezoo" or a peer name (PEERS)
     engine: str
-    precision: str  # fp32 | bf16 | int8
+    precision: str  # fp32 | bf16 | f16 | int8
     device: str
     path: str  # the file the engine opens (.onnx, or OpenVINO .xml for the NNCF peer)
     card_path: str  # the edgezoo card that describes the input (for peers: the fp32 export's)
@@ -141,7 +147,7 @@ class PlanRequest:
 
     items: tuple[str, ...]
     engines: tuple[str, ...] = ENGINES
-    precisions: tuple[str, ...] = PRECISIONS
+    precisions: tuple[str, ...] = ()  # () : default_precisions()
     peers: tuple[str, ...] = PEERS
     devices: tuple[str, ...] = ("auto",)
     batch_sizes: tuple[int, ...] | None = None  # None: 1 on CPU, 1/8/32 on GPUs
@@ -443,9 +449,10 @@ def _edgezoo_targets(plan: Plan, art: Artifact, req: PlanRequest, devices: set[s
         if device not in devices:
             continue
         hint = _row_hint(engine, hint)
-        if hint == "bf16" and device == "cpu" and not current_host().bf16:
+        lacks = {"bf16": not current_host().bf16, "f16": not current_host().float16}
+        if device == "cpu" and lacks.get(hint or ""):
             what = Target(model, EDGEZOO, engine, row_precision, device, "", "", ov_precision=hint, tag=tag).label
-            plan.skip(model, what, NO_BF16)
+            plan.skip(model, what, NO_BF16 if hint == "bf16" else NO_F16)
             continue
         plan.targets.append(
             Target(
@@ -526,8 +533,17 @@ def _peer_targets(plan: Plan, fp32: Artifact, req: PlanRequest, torch_devices: l
             plan.skip(model, f"peer {peer}", f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:200]}")
 
 
+def default_precisions() -> tuple[str, ...]:
+    """fp32, bf16 and int8 on every host (where the CPU lacks bf16 its rows are listed as skipped,
+    saying why), and f16 only where OpenVINO computes in it (ARM with asimdhp), since elsewhere an f16
+    row would be one more skipped line on every run."""
+    return tuple(p for p in PRECISIONS if p != "f16" or current_host().float16)
+
+
 def make_plan(req: PlanRequest) -> Plan:
     """Resolve models and artifacts into targets; anything unmeasurable goes to ``skipped``."""
+    if not req.precisions:
+        req = PlanRequest(**{**req.__dict__, "precisions": default_precisions()})
     bad = [e for e in req.engines if e not in ENGINES]
     if bad:
         raise EdgezooError(f"unknown engine '{bad[0]}': choose from {', '.join(ENGINES)}")
