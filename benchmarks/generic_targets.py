@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import tempfile
 import time
@@ -37,7 +36,7 @@ import quantize_targets  # noqa: E402
 from quantize_targets import make_images, split_photos, weight_rounding_floor  # noqa: E402
 
 import edgezoo  # noqa: E402,F401  (torchvision shim before timm)
-from edgezoo.agreement import band_at  # noqa: E402
+from edgezoo.agreement import band_at, wilson_interval  # noqa: E402
 from edgezoo.artifact import now_iso, versions  # noqa: E402
 from edgezoo.bench.machine import machine_info  # noqa: E402
 from edgezoo.export.to_onnx import export  # noqa: E402
@@ -107,16 +106,6 @@ STEM_FLOAT = [
 RUNS = (("tf_efficientnet_lite1", False), ("tf_efficientnet_lite2", True))
 
 
-def wilson(p: float | None, n: int | None, z: float = 1.96) -> list[float] | None:
-    """95% Wilson score interval of a proportion ``p`` over ``n`` independent trials (views of one
-    photo are not independent, so for splits A and B it is narrower than the truth)."""
-    if p is None or not n:
-        return None
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return [round(max(0.0, centre - half), 4), round(min(1.0, centre + half), 4)]
-
-
 def photo_split(root: Path, photos: Path) -> tuple[Path, Path]:
     """Split C: distinct real photos, every other file calibrating and the rest held out, whole."""
     return split_photos(root, photos)
@@ -179,7 +168,7 @@ def measure(name: str, auto: bool, work: Path, splits: dict[str, tuple[Path, Pat
             f"top1_agreement_margin_{MARGIN}": band and band["top1_agreement"],
             f"images_margin_{MARGIN}": band and band["images"],
             "disagreements_margin": band and round(band["images"] * (1 - band["top1_agreement"])),
-            "agreement_margin_wilson95": band and wilson(band["top1_agreement"], band["images"]),
+            "agreement_margin_wilson95": band and wilson_interval(band["top1_agreement"], band["images"]),
             "disagreements_float_margin_max": fid.get("disagreements_float_margin_max"),
             "independent": tag == "C",
             "photos": len(find_images(calib)) + len(find_images(held_out)) if tag == "C" else None,

@@ -326,6 +326,41 @@ def test_weights_are_7_bit_where_the_host_has_no_int8_dot_product(tmp_path, monk
         assert (peak <= 64) if want else (peak == 127), (setting, peak)
 
 
+def test_uint8_weights_keep_8_bits_on_a_host_without_int8_dot_product(tmp_path, monkeypatch):
+    """``engine.weights: uint8``: asymmetric 8-bit weights with zero points, which ONNX Runtime
+    multiplies in 16-bit lanes that cannot saturate, so ``reduce_range: auto`` keeps all 8 bits even
+    on an AVX2-only host; the int8 model it makes runs in ONNX Runtime close to the float one."""
+    import onnxruntime as ort
+
+    import edgezoo.quantize.config as config_module
+    from edgezoo.host import Host
+
+    monkeypatch.setattr(config_module, "current_host", lambda: Host("test CPU", "x86_64", ("avx2", "fma")))
+    rng = np.random.default_rng(0)
+    model = conv_relu_conv(rng.normal(size=(8, 3, 3, 3)), np.zeros(8), rng.normal(size=(4, 8, 1, 1)), np.zeros(4),
+                           8, pads=[1, 1, 1, 1])  # fmt: skip
+    calib = [rng.random((1, 3, 8, 8), dtype=np.float32) for _ in range(8)]
+    cfg = load_config(_write(tmp_path / "u8.yaml", "engine: {weights: uint8}\n"))
+    assert cfg.reduce_range() is False  # int8 weights would be 7-bit on this host
+    q = quantize_graph(model, calib, cfg, resolve_overrides(model, cfg))
+    dq_inputs = {n.input[0] for n in q.graph.node if n.op_type == "DequantizeLinear"}
+    weights = [onnx.numpy_helper.to_array(i) for i in q.graph.initializer if i.name in dq_inputs and len(i.dims) == 4]
+    assert len(weights) == 2 and all(w.dtype == np.uint8 for w in weights)
+    assert max(int(w.max()) - int(w.min()) for w in weights) > 200  # the full 8-bit range, not 7 bits
+    x = calib[0]
+    run = ort.InferenceSession(q.SerializeToString(), providers=["CPUExecutionProvider"])
+    ref = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    got, want = run.run(None, {"input": x})[0].ravel(), ref.run(None, {"input": x})[0].ravel()
+    assert got @ want / np.linalg.norm(got) / np.linalg.norm(want) > 0.99
+    for bad, match in (
+        ("engine: {weights: int4}\n", "engine.weights: 'int4' is not one of int8, uint8"),
+        ("engine: {weights: uint8, quantizer: nncf, runtime: openvino}\n", "uint8 needs engine.quantizer and"),
+        ("engine: {weights: uint8, runtime: openvino}\n", "needs engine.quantizer and engine.runtime onnxruntime"),
+    ):
+        with pytest.raises(EdgezooError, match=match):
+            load_config(_write(tmp_path / "bad.yaml", bad))
+
+
 def test_int8_inputs_placement_needs_the_openvino_runtime(tmp_path):
     with pytest.raises(EdgezooError, match="engine.qdq_placement: int8_inputs is for the onnxruntime quantizer"):
         load_config(_write(tmp_path / "bad.yaml", "engine: {qdq_placement: int8_inputs}\n"))
@@ -543,6 +578,21 @@ def test_fidelity_says_how_near_a_tie_each_top1_change_was():
     clear = [m for m in (margin(z) for z in reference) if m >= 0.05]
     assert bands[0.05]["images"] == len(clear) == 2 and bands[0.05]["top1_agreement"] == 1.0
     assert all(b["images"] > 0 for b in bands.values())  # empty bands are left out, not reported as nan
+
+
+def test_wilson_interval_says_how_much_an_image_count_can_tell():
+    """44 of 44 clear images cannot show an agreement >= 0.99 (the interval reaches down to 0.92); the
+    bounds follow the closed form, stay inside [0, 1] and narrow as images are added."""
+    from edgezoo.agreement import wilson_interval
+
+    z = 1.96
+    assert wilson_interval(1.0, 44) == [pytest.approx(44 / (44 + z * z), abs=1e-4), 1.0]  # all agree: n/(n+z^2)
+    low, high = wilson_interval(43 / 44, 44)
+    assert 0.87 < low < 43 / 44 < high < 1.0
+    wide, narrow = wilson_interval(0.99, 100), wilson_interval(0.99, 10_000)
+    assert narrow[0] > wide[0] and narrow[1] < wide[1]
+    assert wilson_interval(0.0, 5)[0] == 0.0
+    assert wilson_interval(None, 10) is None and wilson_interval(1.0, 0) is None
 
 
 def test_auto_stop_rule_counts_only_images_clear_of_a_tie():

@@ -38,6 +38,13 @@ def test_candidates_start_with_the_shipped_config_and_follow_the_host(config):
         if hinted and hinted[0].name.endswith("default"):
             assert hinted[0].change.endswith(f"({'f16' if host.is_arm else 'bf16'} here)")
         assert ("8-bit-weights" in names) == (not host.int8_dot_product)
+        # uint8 weights (8 bits that ONNX Runtime's u8 x u8 kernels cannot saturate) only where int8
+        # weights lose a bit to saturation, and only for ONNX Runtime's quantizer.
+        uint8 = [r for r in recipes if r.name == "uint8-weights"]
+        wanted = host.is_x86 and not host.int8_dot_product and shipped.engine["quantizer"] == "onnxruntime"
+        assert bool(uint8) == wanted
+        if uint8:
+            assert uint8[0].config.engine["runtime"] == "onnxruntime" and uint8[0].config.reduce_range(host) is False
         # Float layers back to int8 (what OpenVINO's ARM plugin needs for lite0); op-type overrides stay.
         no_float = [r for r in recipes if r.name == "no-float-layers"]
         assert bool(no_float) == bool(shipped.overrides()["nodes"])
@@ -119,6 +126,8 @@ def test_card_notice_on_another_isa(cli, tiny, photos, monkeypatch):
     assert host_module.card_notice(card, ZEN4) is None
     line = host_module.card_notice(card, ZEN3)
     assert line is not None and "avx512-vnni-bf16" in line and "avx2" in line and "saturate" in line
+    uint8 = {**card, "quantization": {**card["quantization"], "config": {"engine": {"weights": "uint8"}}}}
+    assert "saturate" not in host_module.card_notice(uint8, ZEN3)  # u8 x u8 products cannot saturate
     folder = Path(tiny.onnx_path).parent / "notice"
     folder.mkdir(exist_ok=True)
     (folder / tiny.onnx_path.name).write_bytes(tiny.onnx_path.read_bytes())

@@ -7,6 +7,7 @@ Shared by every stage that compares a model with its source: ``export`` (ONNX ag
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -81,3 +82,15 @@ def band_at(fidelity: dict[str, Any], margin: float) -> dict[str, Any] | None:
     (one of ``MARGIN_BANDS``), or None where no image's float margin reaches it."""
     bands = fidelity.get("top1_agreement_by_float_margin") or []
     return next((b for b in bands if b["float_margin_at_least"] == margin), None)
+
+
+def wilson_interval(p: float | None, n: int | None, z: float = 1.96) -> list[float] | None:
+    """95% Wilson score interval of an agreement ``p`` over ``n`` independent images. A bar such as
+    0.99 on 44 images is met or missed by a single near-threshold image; the interval says how much
+    the count can tell. Views cropped from one photo are not independent trials, so for them the
+    interval is narrower than the truth."""
+    if p is None or not n:
+        return None
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return [round(max(0.0, centre - half), 4), round(min(1.0, centre + half), 4)]

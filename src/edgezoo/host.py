@@ -264,7 +264,8 @@ def card_notice(card: dict[str, Any], host: Host | None = None) -> str | None:
     if differs:
         parts.append(f"{differs}: its speed figures may not hold here (edgezoo tune picks a recipe for this host)")
     seven_bit = (quantization.get("reduce_range") or {}).get("weights_7_bit")
-    if seven_bit is False and not host.int8_dot_product:
+    weights = ((quantization.get("config") or {}).get("engine") or {}).get("weights", "int8")
+    if seven_bit is False and weights == "int8" and not host.int8_dot_product:  # uint8 weights cannot saturate
         parts.append("its 8-bit weights can saturate in this CPU's int8 arithmetic (no VNNI): re-quantize here")
     if not parts:
         return None

@@ -38,6 +38,7 @@ MODEL_TYPES = ("cnn", "transformer")
 # Where the onnxruntime quantizer's Q->DQ pairs stay: on every quantized node's inputs and outputs
 # (what ONNX Runtime's QLinear kernels need), or only on tensors an integer op reads (OpenVINO).
 QDQ_PLACEMENTS = ("inputs_and_outputs", "int8_inputs")
+WEIGHT_TYPES = ("int8", "uint8")
 
 # The schema: for each section, its keys and a default (None: "not set").
 _SCHEMA: dict[str, dict[str, Any]] = {
@@ -66,6 +67,11 @@ _SCHEMA: dict[str, dict[str, Any]] = {
         # "auto" = where the host lacks int8 dot-product instructions (x86 without VNNI/AMX), whose
         # u8 x s8 multiply sums pairs in 16 bits that saturate (docs/tune.md).
         "reduce_range": "auto",
+        # Weight type: int8 (symmetric, what every engine's fast kernels take) or uint8 (asymmetric,
+        # with zero points; ONNX Runtime's quantizer and runtime only). ONNX Runtime multiplies
+        # u8 x u8 in 16-bit lanes summed into 32 bits, which cannot saturate: on x86 without VNNI
+        # that keeps all 8 bits where int8 weights need 7 (docs/tune.md, "uint8 weights").
+        "weights": "int8",
     },
 }
 # ``measured_on: {isa: ..., cpu: ...}``: the host the config's choices were timed on (host.py's ISA
@@ -108,11 +114,11 @@ class QuantConfig:
         return dict(self.data.get("measured_on") or DEFAULT_MEASURED_ON)
 
     def reduce_range(self, host: Host | None = None) -> bool:
-        """Whether weights are quantized to 7 bits on ``host`` (``engine.reduce_range``, "auto": where
-        the host has no int8 dot-product instructions)."""
+        """Whether weights are quantized to 7 bits on ``host`` (``engine.reduce_range``, "auto": int8
+        weights where the host has no int8 dot-product instructions; uint8 weights never saturate)."""
         value = self.engine["reduce_range"]
         if value == "auto":
-            return not (host or current_host()).int8_dot_product
+            return self.engine["weights"] == "int8" and not (host or current_host()).int8_dot_product
         return bool(value)
 
     def with_node_overrides(self, nodes: Mapping[str, str]) -> QuantConfig:
@@ -326,6 +332,13 @@ def _validate(cfg: dict[str, Any], origin: dict[str, str], label: str) -> None:
         raise _fail(origin, "engine.precision_hint", label, f"{hint!r} is not one of {', '.join(PRECISION_HINTS)}")
     if hint is not None and cfg["engine"]["runtime"] != "openvino":
         raise _fail(origin, "engine.precision_hint", label, "is an OpenVINO setting: it needs engine.runtime openvino")
+    weights = cfg["engine"]["weights"]
+    if weights not in WEIGHT_TYPES:
+        raise _fail(origin, "engine.weights", label, f"{weights!r} is not one of {', '.join(WEIGHT_TYPES)}")
+    if weights != "int8" and (cfg["engine"]["quantizer"], cfg["engine"]["runtime"]) != ("onnxruntime",) * 2:
+        # OpenVINO dequantizes uint8 weights and runs those convolutions in f32 (lite0: all 50 of
+        # them, against 42 of 50 in u8 with int8 weights), and NNCF makes int8 weights only.
+        raise _fail(origin, "engine.weights", label, f"{weights} needs engine.quantizer and engine.runtime onnxruntime")
     reduce = cfg["engine"]["reduce_range"]
     if reduce not in ("auto", True, False) or (isinstance(reduce, int) and not isinstance(reduce, bool)):
         raise _fail(origin, "engine.reduce_range", label, f"must be auto, true or false, got {reduce!r}")

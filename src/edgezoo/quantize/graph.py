@@ -400,7 +400,7 @@ def _ort_quantize(
             op_types_to_quantize=config.engine["quantize_op_types"],
             per_channel=cal["per_channel"],
             activation_type=q16 if all16 else (QuantType.QInt8 if signed else QuantType.QUInt8),
-            weight_type=QuantType.QInt8,
+            weight_type=QuantType.QUInt8 if config.engine["weights"] == "uint8" else QuantType.QInt8,
             reduce_range=config.reduce_range(),
             nodes_to_exclude=floats,
             calibrate_method=method,

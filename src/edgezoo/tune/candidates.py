@@ -4,9 +4,10 @@ Every candidate is the shipped config with one choice changed, because each choi
 configs was measured on one ISA (their ``measured_on``) and each one's gain depends on the kernels a
 host has: which quantizer places the Q/DQ pairs (ORT's QDQ or NNCF), where they stay (only before
 integer ops, for OpenVINO's post-op fusion, or around every quantized op), which op types are int8,
-the precision OpenVINO runs the float leftovers in (only where its default is bf16 or ARM's f16), the engine, and
-the layers ``quantize --auto`` would keep in float. The shipped config itself is always the first
-candidate, so the chosen recipe is never slower than it on the host it was measured on.
+the precision OpenVINO runs the float leftovers in (only where its default is bf16 or ARM's f16),
+the engine, uint8 weights (x86 without VNNI), and the layers ``quantize --auto`` would keep in
+float. The shipped config itself is always the first candidate, so the chosen recipe is never
+slower than it on the host it was measured on.
 
 Candidates are listed in the order they are tried when the time budget runs short: those most
 likely to change the result on a new host first.
@@ -136,6 +137,25 @@ def candidates(shipped: QuantConfig, host: Host) -> list[Recipe]:
                 "no-float-layers",
                 f"precision.nodes: the {len(floats)} float layers back to int8",
                 {"precision": {"nodes": floats}},
+            )
+        )
+    if host.is_x86 and not host.int8_dot_product and eng["quantizer"] == "onnxruntime":
+        # Without VNNI, int8 weights lose a bit to avoid 16-bit saturation; ONNX Runtime's u8 x u8
+        # kernels widen to 16 bits before multiplying, so uint8 weights keep all 8 (docs/tune.md,
+        # "uint8 weights"). Whether they are as fast as u8 x s8 there is what tune measures.
+        found.append(
+            _variant(
+                shipped,
+                "uint8-weights",
+                "engine.weights: uint8, in onnxruntime (8 bits that cannot saturate)",
+                {
+                    "engine": {
+                        "weights": "uint8",
+                        "runtime": "onnxruntime",
+                        "qdq_placement": "inputs_and_outputs",
+                        "precision_hint": None,
+                    }
+                },
             )
         )
     found.append(Recipe(AUTO, "shipped + the worst layers in float (what quantize --auto raises first)", None))
