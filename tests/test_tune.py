@@ -108,6 +108,33 @@ def test_tune_writes_the_chosen_recipe_its_artifact_and_the_table(cli, tiny, pho
     assert r.code == 2 and "already exists" in r.err
 
 
+def test_tune_on_an_avx2_host_builds_and_measures_the_uint8_weights_candidate(cli, tiny, photos, tmp_path, monkeypatch):
+    """On a host without VNNI (the recorded Zen 3), tune offers uint8 weights in ONNX Runtime, builds
+    that candidate end to end (8-bit uint8 weight initializers) and measures it beside the others."""
+    monkeypatch.setenv("EDGEZOO_CPUINFO", str(Path(__file__).parent / "data" / "cpuinfo" / "zen3.txt"))
+    calib, held = tmp_path / "calib", tmp_path / "held"
+    for folder, stems in ((calib, ("chelsea", "coffee", "astronaut")), (held, ("grace_hopper", "rocket"))):
+        folder.mkdir()
+        for stem in stems:
+            if stem in photos:
+                shutil.copy(photos[stem], folder / photos[stem].name)
+    out = tmp_path / "out"
+    r = cli("tune", tiny.onnx_path, "--calib", calib, "--holdout", held, "--budget", "120", "-o", out)
+    assert r.code == 0, r.err
+    doc = json.loads((out / "tiny_cnn.tune.json").read_text())
+    assert doc["host"]["isa"] == "avx2"
+    rows = {row["name"]: row for row in doc["candidates"]}
+    assert rows["uint8-weights"]["status"] == "ok" and rows["uint8-weights"]["engine"] == "onnxruntime"
+    assert rows["uint8-weights"]["latency_ms"] > 0 and rows["uint8-weights"]["logit_cosine_mean"] > 0.9
+    if doc["chosen"] == "uint8-weights":  # then the written artifact carries uint8 weights
+        import onnx
+
+        model = onnx.load(out / "tiny_cnn.int8.onnx")
+        kinds = {i.data_type for i in model.graph.initializer if len(i.dims) == 4}
+        assert onnx.TensorProto.UINT8 in kinds and onnx.TensorProto.INT8 not in kinds
+        assert load_config(out / "tiny_cnn.tuned.yaml").engine["weights"] == "uint8"
+
+
 def test_tune_bad_input(cli, tiny, tmp_path):
     r = cli("tune", tiny.onnx_path, "--calib", tmp_path / "none", "-o", tmp_path / "out")
     assert r.code == 2 and r.err.startswith("edgezoo: error:")
