@@ -61,6 +61,20 @@ def photos() -> dict[str, Path]:
     return found
 
 
+@pytest.fixture
+def tune_images(photos: dict[str, Path], tmp_path: Path) -> tuple[Path, Path]:
+    """Calibration (three bundled photos) and held-out (two others) folders for tune's tests."""
+    import shutil
+
+    calib, held = tmp_path / "calib", tmp_path / "held"
+    for folder, stems in ((calib, ("chelsea", "coffee", "astronaut")), (held, ("grace_hopper", "rocket"))):
+        folder.mkdir()
+        for stem in stems:
+            if stem in photos:
+                shutil.copy(photos[stem], folder / photos[stem].name)
+    return calib, held
+
+
 def files_in(folder: Path) -> list[str]:
     """Everything in a folder, hidden temporaries included."""
     return sorted(p.name for p in folder.iterdir()) if folder.exists() else []

@@ -117,12 +117,10 @@ def test_quantize_refused_by_its_engine_writes_nothing(cli, ov_tiny, photos, arm
     assert files_in(out) == []
 
 
-def test_tune_tries_the_other_candidates_when_the_shipped_engine_refuses(cli, ov_tiny, photos, arm_openvino, tmp_path):
-    calib, held = tmp_path / "calib", tmp_path / "held"
-    for folder, stems in ((calib, ("chelsea", "coffee", "astronaut")), (held, ("grace_hopper", "rocket"))):
-        folder.mkdir()
-        for stem in stems:
-            shutil.copy(photos[stem], folder / photos[stem].name)
+def test_tune_tries_the_other_candidates_when_the_shipped_engine_refuses(
+    cli, ov_tiny, tune_images, arm_openvino, tmp_path
+):
+    calib, held = tune_images
     out = tmp_path / "out"
     r = cli("tune", ov_tiny.onnx_path, "--calib", calib, "--holdout", held, "--budget", "60", "-o", out)
     assert r.code == 0, r.err

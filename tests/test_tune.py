@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -66,13 +65,8 @@ def test_the_fidelity_bar():
     assert holds_bar(e2e(0.999, None), real_weights=True)  # no image clear enough to judge agreement
 
 
-def test_tune_writes_the_chosen_recipe_its_artifact_and_the_table(cli, tiny, photos, tmp_path):
-    calib, held = tmp_path / "calib", tmp_path / "held"
-    for folder, stems in ((calib, ("chelsea", "coffee", "astronaut")), (held, ("grace_hopper", "rocket"))):
-        folder.mkdir()
-        for stem in stems:
-            if stem in photos:
-                shutil.copy(photos[stem], folder / photos[stem].name)
+def test_tune_writes_the_chosen_recipe_its_artifact_and_the_table(cli, tiny, tune_images, tmp_path):
+    calib, held = tune_images
     out = tmp_path / "out"
     r = cli("tune", tiny.onnx_path, "--calib", calib, "--holdout", held, "--budget", "20", "-o", out)
     assert r.code == 0, r.err
@@ -108,16 +102,13 @@ def test_tune_writes_the_chosen_recipe_its_artifact_and_the_table(cli, tiny, pho
     assert r.code == 2 and "already exists" in r.err
 
 
-def test_tune_on_an_avx2_host_builds_and_measures_the_uint8_weights_candidate(cli, tiny, photos, tmp_path, monkeypatch):
+def test_tune_on_an_avx2_host_builds_and_measures_the_uint8_weights_candidate(
+    cli, tiny, tune_images, tmp_path, monkeypatch
+):
     """On a host without VNNI (the recorded Zen 3), tune offers uint8 weights in ONNX Runtime, builds
     that candidate end to end (8-bit uint8 weight initializers) and measures it beside the others."""
     monkeypatch.setenv("EDGEZOO_CPUINFO", str(Path(__file__).parent / "data" / "cpuinfo" / "zen3.txt"))
-    calib, held = tmp_path / "calib", tmp_path / "held"
-    for folder, stems in ((calib, ("chelsea", "coffee", "astronaut")), (held, ("grace_hopper", "rocket"))):
-        folder.mkdir()
-        for stem in stems:
-            if stem in photos:
-                shutil.copy(photos[stem], folder / photos[stem].name)
+    calib, held = tune_images
     out = tmp_path / "out"
     r = cli("tune", tiny.onnx_path, "--calib", calib, "--holdout", held, "--budget", "120", "-o", out)
     assert r.code == 0, r.err
