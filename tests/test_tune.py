@@ -103,11 +103,15 @@ def test_tune_writes_the_chosen_recipe_its_artifact_and_the_table(cli, tiny, tun
 
 
 def test_tune_on_an_avx2_host_builds_and_measures_the_uint8_weights_candidate(
-    cli, tiny, tune_images, tmp_path, monkeypatch
+    cli, tiny, tune_images, tmp_path, monkeypatch, request
 ):
     """On a host without VNNI (the recorded Zen 3), tune offers uint8 weights in ONNX Runtime, builds
     that candidate end to end (8-bit uint8 weight initializers) and measures it beside the others."""
+    from edgezoo.host import current_host
+
     monkeypatch.setenv("EDGEZOO_CPUINFO", str(Path(__file__).parent / "data" / "cpuinfo" / "zen3.txt"))
+    current_host.cache_clear()  # the host is computed once per process: read the recorded one now,
+    request.addfinalizer(current_host.cache_clear)  # and this CPU again after the test
     calib, held = tune_images
     out = tmp_path / "out"
     r = cli("tune", tiny.onnx_path, "--calib", calib, "--holdout", held, "--budget", "120", "-o", out)
