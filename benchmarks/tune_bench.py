@@ -10,7 +10,8 @@ Images: views of the photos bundled with matplotlib/scikit-image. Calibration: 2
 photos; held-out: 50 views of three other photos (never calibrated on).
 
 Usage: python benchmarks/tune_bench.py [--models fastvit_t8,tf_efficientnet_lite0] [--budget S]
-(writes benchmarks/results/tune_bench.json and docs/tune_bench.md)
+(writes benchmarks/results/tune_bench_<ISA class>.json and docs/tune_bench_<ISA class>.md: one
+table per ISA class seen, since the project's machines change from one run to the next)
 """
 
 from __future__ import annotations
@@ -36,8 +37,11 @@ from edgezoo.zoo.registry import get_card  # noqa: E402
 CALIB_PHOTOS = ("chelsea", "astronaut", "rocket", "hubble_deep_field")
 HELD_OUT_PHOTOS = ("grace_hopper", "coffee", "motorcycle_left")
 REAL_WEIGHTS = {"tf_efficientnet_lite0"}
-RESULTS = ROOT / "benchmarks" / "results" / "tune_bench.json"
-DOC = ROOT / "docs" / "tune_bench.md"
+
+
+def _outputs(isa: str) -> tuple[Path, Path]:
+    """This ISA class's data and table (one pair per class: a run on another class keeps these)."""
+    return ROOT / "benchmarks" / "results" / f"tune_bench_{isa}.json", ROOT / "docs" / f"tune_bench_{isa}.md"
 
 
 def main() -> None:
@@ -87,6 +91,7 @@ def main() -> None:
                 "held_bar": result.held_bar,
                 "shipped_ms": shipped["latency_ms"],
                 "chosen_ms": chosen["latency_ms"],
+                "latency_noise": result.doc.get("latency_noise"),
                 "chosen_speedup_vs_shipped": round(shipped["latency_ms"] / chosen["latency_ms"], 3)
                 if shipped["latency_ms"] and chosen["latency_ms"]
                 else None,
@@ -95,10 +100,11 @@ def main() -> None:
             }
             doc["models"].append(entry)
             print(f"{model}: chose {result.chosen} in {wall:.0f} s", file=sys.stderr)
-    write_json(RESULTS, doc)
-    with atomic_path(DOC) as out:
+    results, table = _outputs(host.isa_class)
+    write_json(results, doc)
+    with atomic_path(table) as out:
         out.write_text(markdown(doc), encoding="utf-8")
-    print(f"wrote {RESULTS} and {DOC}", file=sys.stderr)
+    print(f"wrote {results} and {table}", file=sys.stderr)
 
 
 def _f(value: float | None, spec: str) -> str:
@@ -110,20 +116,25 @@ def markdown(doc: dict) -> str:
     lines = [
         "# edgezoo tune vs the shipped config (generated)",
         "",
-        f"Regenerate with `python benchmarks/tune_bench.py` (data: `benchmarks/results/tune_bench.json`). Command:"
+        f"Regenerate with `python benchmarks/tune_bench.py` on an {host['isa']} host (data:"
+        f" `benchmarks/results/tune_bench_{host['isa']}.json`). Command:"
         f" `{doc['command']}`, {doc['created']}.",
         f"Host: {host['model']}, ISA class **{host['isa']}** (flags {' '.join(host['flags'])}); budget"
         f" {doc['budget_s']:g} s, latency at {doc['threads']} thread(s), interleaved rounds within one tune run;"
-        " the CPU is shared with other work, so read ratios, not absolute ms.",
+        " the CPU is shared with other work, so read ratios, not absolute ms. Timing noise: the largest relative"
+        " gap between sessions of the shipped artifact in the same rounds (`latency_noise`; '-' before tune"
+        " measured it); a candidate replaces the shipped config only when faster by more than it and 3%.",
         "",
-        "| model | weights | tune s (wall, with export) | chosen | shipped ms | chosen ms | vs shipped | bar held |",
-        "|---|---|---:|---|---:|---:|---:|---|",
+        "| model | weights | tune s (wall, with export) | chosen | shipped ms | chosen ms | vs shipped | timing noise |"
+        " bar held |",
+        "|---|---|---:|---|---:|---:|---:|---:|---|",
     ]
     for m in doc["models"]:
         lines.append(
             f"| {m['model']} | {m['weights']} | {m['tune_s']} ({m['wall_s']}) | {m['chosen']} |"
             f" {_f(m['shipped_ms'], '.3f')} | {_f(m['chosen_ms'], '.3f')} |"
-            f" {_f(m['chosen_speedup_vs_shipped'], '.2f')}x | {'yes' if m['held_bar'] else 'no'} |"
+            f" {_f(m['chosen_speedup_vs_shipped'], '.2f')}x | {_f(m.get('latency_noise'), '.1%')} |"
+            f" {'yes' if m['held_bar'] else 'no'} |"
         )
     for m in doc["models"]:
         lines += [

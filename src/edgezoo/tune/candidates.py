@@ -142,7 +142,8 @@ def candidates(shipped: QuantConfig, host: Host) -> list[Recipe]:
     if host.is_x86 and not host.int8_dot_product and eng["quantizer"] == "onnxruntime":
         # Without VNNI, int8 weights lose a bit to avoid 16-bit saturation; ONNX Runtime's u8 x u8
         # kernels widen to 16 bits before multiplying, so uint8 weights keep all 8 (docs/tune.md,
-        # "uint8 weights"). Whether they are as fast as u8 x s8 there is what tune measures.
+        # "uint8 weights"). On a real Zen 3 they were slower (lite0 4.3x-6.8x, fastvit_t8 up to 1.22x the
+        # 7-bit ONNX Runtime candidate): kept as the faithful fallback where no faster recipe holds the bar.
         found.append(
             _variant(
                 shipped,

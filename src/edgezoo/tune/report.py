@@ -42,6 +42,11 @@ def print_table(result: TuneResult, console: Console) -> None:
         f" ({real}); {doc['held_out_images']} held-out, {doc['calibration_images']} calibration images;"
         f" {doc['elapsed_s']} s of a {doc['budget_s']:g} s budget"
     )
+    if doc.get("latency_noise") is not None:
+        console.print(
+            f"timing noise: sessions of the shipped config up to {doc['latency_noise']:.1%} apart; a candidate"
+            f" replaces it only if faster by more than {doc['min_gain']:.1%}"
+        )
     if not result.held_bar:
         console.print("[yellow]no candidate holds the bar: kept the fastest one as faithful as the shipped config[/]")
     console.print(f"chosen: [bold]{result.chosen}[/]")
