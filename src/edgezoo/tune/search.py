@@ -202,7 +202,8 @@ def _measure(tried: list[Tried], threads: int, seconds: float, x: np.ndarray) ->
     probe is too few: a pair of lite0 sessions agreed within 0.05% in a run where another recipe of
     equal speed in that A/B timed 1.24x faster.
     """
-    runs = {}
+    runs: dict[int | str, Any] = {}
+    probes = [f"{PROBE} {k}" for k in range(PROBES)]
     for i, t in enumerate(tried):
         if t.built is None or t.config is None:
             continue
@@ -214,14 +215,14 @@ def _measure(tried: list[Tried], threads: int, seconds: float, x: np.ndarray) ->
             continue
         runs[i] = partial(session.run, x)
         if i == 0:
-            for k in range(PROBES):
+            for key in probes:
                 probe = open_session(t.built.artifact, t.config.engine["runtime"], SessionOptions(threads=threads))
-                runs[f"{PROBE} {k}"] = partial(probe.run, x)
+                runs[key] = partial(probe.run, x)
     if not runs:
         return None
     slice_s = seconds / (ROUNDS * len(runs))
     measured = interleaved_ms(runs, rounds=ROUNDS, per_round=3, slice_s=slice_s)
-    shipped = [measured.pop(f"{PROBE} {k}") for k in range(PROBES) if f"{PROBE} {k}" in measured]
+    shipped = [measured.pop(key) for key in probes if key in measured]
     for i, ms in measured.items():
         tried[i].latency_ms = ms
     if tried[0].latency_ms is None or not shipped:
@@ -229,6 +230,12 @@ def _measure(tried: list[Tried], threads: int, seconds: float, x: np.ndarray) ->
     shipped.append(tried[0].latency_ms)
     tried[0].latency_ms = statistics.median(shipped)
     return max(shipped) / min(shipped) - 1.0
+
+
+def required_gain(noise: float | None) -> float:
+    """How much faster than the shipped config a candidate must be to replace it: MIN_GAIN, or the
+    measured timing noise where that is larger."""
+    return max(MIN_GAIN, noise or 0.0)
 
 
 def choose(ok: list[Tried], shipped: Tried, noise: float | None) -> Tried:
@@ -241,7 +248,7 @@ def choose(ok: list[Tried], shipped: Tried, noise: float | None) -> Tried:
     passing = [t for t in ok if t.passes]
     pool = passing or as_faithful_as_shipped(ok, shipped)
     best = min(pool, key=lambda t: t.latency_ms or float("inf"))
-    needed = max(MIN_GAIN, noise or 0.0)
+    needed = required_gain(noise)
     if shipped in pool and best is not shipped and (best.latency_ms or 0) * (1 + needed) > (shipped.latency_ms or 0):
         return shipped  # within timing noise of the shipped config: keep the measured, documented one
     return best
@@ -391,7 +398,7 @@ def _write(
         "held_bar": best.passes,
         # Three sessions of the shipped artifact, timed in the same rounds: their largest relative gap.
         "latency_noise": None if noise is None else round(noise, 3),
-        "min_gain": round(max(MIN_GAIN, noise or 0.0), 3),
+        "min_gain": round(required_gain(noise), 3),
         "shipped_config": tried[0].recipe.config.source if tried[0].recipe.config else None,
         "candidates": rows,
     }
