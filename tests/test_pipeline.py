@@ -71,8 +71,9 @@ def _calib(tmp_path, photos):
 
 
 def test_run_tunes_only_where_the_shipped_config_was_measured_on_another_isa(cli, tmp_path, photos, monkeypatch):
-    """On a host of another ISA class than the config's ``measured_on``, run calls tune; with --no-tune or
-    on a matching host it quantizes with the shipped config (both stubbed here: the decision is tested)."""
+    """On a host of an ISA class the config neither was measured on nor was confirmed on, run calls
+    tune; with --no-tune or on such a host it quantizes with the shipped config (both stubbed here:
+    the decision is tested)."""
     import edgezoo.pipeline.runner as runner
     import edgezoo.quantize.api as api
     import edgezoo.tune.search as search
@@ -92,15 +93,19 @@ def test_run_tunes_only_where_the_shipped_config_was_measured_on_another_isa(cli
 
     monkeypatch.setattr(search, "tune_artifact", fake("tune"))
     monkeypatch.setattr(api, "quantize_artifact", fake("quantize"))
+    a55 = Host("Cortex-A55", "aarch64", ("asimd", "asimddp"))
     zen3 = Host("AMD EPYC 7B13", "x86_64", ("avx2", "fma"))
     zen4 = Host("AMD EPYC", "x86_64", ("avx2", "avx512f", "avx512_vnni", "avx512_bf16"))
-    assert load_config("fastvit_t8").measured_on["isa"] == zen4.isa_class != zen3.isa_class
+    config = load_config("fastvit_t8")
+    # measured on Zen 4, confirmed by tune on a Zen 3 (fastvit_base.yaml), never timed on ARM
+    assert config.measured_on["isa"] == zen4.isa_class and config.isa_classes == (zen4.isa_class, zen3.isa_class)
     args = ("run", "fastvit_t8", "--calib", calib, "--engine", "onnxruntime", "-o", tmp_path / "out")
-    for host, extra, want in ((zen3, (), "tune"), (zen3, ("--no-tune",), "quantize"), (zen4, (), "quantize")):
+    cases = ((a55, (), "tune"), (a55, ("--no-tune",), "quantize"), (zen4, (), "quantize"), (zen3, (), "quantize"))
+    for host, extra, want in cases:
         monkeypatch.setattr(runner, "current_host", lambda host=host: host)
         r = cli(*args, *extra)
         assert r.code == 2 and f"{want} was called" in r.err, (host.isa_class, extra, r.err)
-    assert called == ["tune", "quantize", "quantize"]
+    assert called == ["tune", "quantize", "quantize", "quantize"]
 
 
 @pytest.mark.slow
@@ -108,7 +113,7 @@ def test_run_no_tune_ships_the_config_on_another_isa(cli, tmp_path, photos, monk
     import edgezoo.pipeline.runner as runner
     from edgezoo.host import Host
 
-    monkeypatch.setattr(runner, "current_host", lambda: Host("AMD EPYC 7B13", "x86_64", ("avx2", "fma")))
+    monkeypatch.setattr(runner, "current_host", lambda: Host("Cortex-A55", "aarch64", ("asimd", "asimddp")))
     calib = _calib(tmp_path, photos)
     r = cli("run", "fastvit_t8", "--calib", calib, "--no-tune", "--duration", "0.1", "--engine", "onnxruntime",
             "--threads", "1", "-o", tmp_path / "b")  # fmt: skip
@@ -119,3 +124,4 @@ def test_run_no_tune_ships_the_config_on_another_isa(cli, tmp_path, photos, monk
     card = json.loads((tmp_path / "b" / "artifacts" / "fastvit_t8.int8.json").read_text())
     assert card["quantization"]["config_file"] == "configs/fastvit_t8.yaml"
     assert card["quantization"]["measured_on"]["isa"] == "avx512-vnni-bf16" and card["host"]["isa"]
+    assert [entry["isa"] for entry in card["quantization"]["confirmed_on"]] == ["avx2"]

@@ -162,6 +162,17 @@ def test_card_notice_on_another_isa(cli, tiny, photos, monkeypatch):
     assert r.err.count("edgezoo: note:") == 1 and "this host is avx2" in r.err
 
 
+def test_confirmed_on_adds_the_isa_classes_a_config_holds_on(tmp_path):
+    own = tmp_path / "own.yaml"
+    own.write_text("base: fastvit_t8\nconfirmed_on: [{isa: arm-neon-dotprod, cpu: Cortex-A55}, {isa: avx2}]\n")
+    config = load_config(own)
+    assert config.isa_classes == ("avx512-vnni-bf16", "arm-neon-dotprod", "avx2")
+    assert config.confirmed_on[0] == {"isa": "arm-neon-dotprod", "cpu": "Cortex-A55"}
+    plain = tmp_path / "plain.yaml"
+    plain.write_text("engine: {runtime: onnxruntime}\n")
+    assert load_config(plain).isa_classes == ("avx512-vnni-bf16",) and load_config(plain).confirmed_on == []
+
+
 def test_measured_on_is_optional_inherited_and_checked(tmp_path):
     # fastvit_t8.yaml inherits it from fastvit_base.yaml
     assert load_config("fastvit_t8").measured_on == {"isa": "avx512-vnni-bf16", "cpu": "AMD EPYC Zen 4"}
@@ -173,7 +184,14 @@ def test_measured_on_is_optional_inherited_and_checked(tmp_path):
     assert load_config(own).measured_on == {"isa": "avx2", "cpu": "AMD EPYC Zen 3"}
     from edgezoo.errors import EdgezooError
 
-    for bad in ("measured_on: {isa: avx9}\n", "measured_on: zen3\n", "engine: {reduce_range: maybe}\n"):
+    for bad in (
+        "measured_on: {isa: avx9}\n",
+        "measured_on: zen3\n",
+        "engine: {reduce_range: maybe}\n",
+        "confirmed_on: {isa: avx2}\n",  # a list, like any host list
+        "confirmed_on: [{isa: avx9}]\n",
+        "confirmed_on: [avx2]\n",
+    ):
         path = tmp_path / "bad.yaml"
         path.write_text(bad)
         with pytest.raises(EdgezooError, match=str(path)):

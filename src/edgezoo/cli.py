@@ -673,7 +673,10 @@ def run_command(
         list[int] | None, typer.Option("--threads", help="Bench thread count (repeatable; default 1 and all cores).")
     ] = None,
     no_tune: Annotated[
-        bool, typer.Option("--no-tune", help="Use the shipped config even where it was measured on another ISA.")
+        bool,
+        typer.Option(
+            "--no-tune", help="Use the shipped config even on an ISA class it was not measured or confirmed on."
+        ),
     ] = False,
     backend: BackendOpt = "local",
     ray_address: RayAddressOpt = None,

@@ -2,7 +2,7 @@
 
 export -> quantize -> bench -> eval (when data is given), then ``OUT/MODEL.json`` (the results
 document ``edgezoo table`` reads; schema in docs/eval.md). Quantize uses the model's shipped config
-where it was measured on this host's ISA class, else the recipe ``edgezoo tune`` picks here
+where it was measured or confirmed on this host's ISA class, else the recipe ``edgezoo tune`` picks here
 (``tune=False`` / ``--no-tune``: always the shipped config). Each
 stage's full output is kept beside it: artifacts in ``OUT/artifacts/``, the benchmark document in
 ``OUT/bench/``, the accuracy document in ``OUT/eval/``. A stage that cannot run here (no data, random
@@ -47,8 +47,8 @@ class RunOptions:
     threads: list[int] | None = None  # None: bench's default (1 and every usable core)
     duration: float | None = None  # bench seconds per measurement (None: bench's default)
     workers: int | None = None
-    # Where the shipped config was measured on another ISA class than this host's, pick the recipe
-    # by measurement here (``edgezoo tune``); False: always the shipped config (``--no-tune``).
+    # Where the shipped config was neither measured nor confirmed on this host's ISA class, pick the
+    # recipe by measurement here (``edgezoo tune``); False: always the shipped config (``--no-tune``).
     tune: bool = True
     tune_budget_s: float | None = None  # None: tune's default
 
@@ -113,7 +113,7 @@ def _quantize(state: _State) -> Stage:
     fp32 = state.artifacts["fp32"]
     config = config_for(None, fp32)
     host = current_host()
-    tune = state.options.tune and config.measured_on["isa"] != host.isa_class
+    tune = state.options.tune and host.isa_class not in config.isa_classes
     note = None
     with tempfile.TemporaryDirectory(prefix="edgezoo-calib-") as tmp:
         calib = state.options.calib
@@ -129,7 +129,7 @@ def _quantize(state: _State) -> Stage:
             budget = state.options.tune_budget_s or DEFAULT_BUDGET_S
             options = TuneOptions(calib=calib, budget_s=budget, out_dir=state.artifacts_dir, force=True)
             result = tune_artifact(fp32, options, host=host)
-            why = f"{config.source} was measured on {config.measured_on['isa']}, this host is {host.isa_class}"
+            why = f"{config.source} holds on {', '.join(config.isa_classes)}, this host is {host.isa_class}"
             tuned = f"tuned ({why}): chose '{result.chosen}', {result.config_path.name}"
             note = f"{note}; {tuned}" if note else tuned
             state.artifacts["int8"] = result.artifact

@@ -434,6 +434,7 @@ def int8_card(  # the int8 artifact's JSON card; `edgezoo tune` writes its winne
         # an artifact quantized on an AVX2-only host differs from one made on a VNNI host.
         "reduce_range": {"weights_7_bit": config.reduce_range(), "setting": config.engine["reduce_range"]},
         "measured_on": config.measured_on,
+        "confirmed_on": config.confirmed_on,
     }
     if history:
         quantization["auto"] = history

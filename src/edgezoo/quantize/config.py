@@ -77,7 +77,11 @@ _SCHEMA: dict[str, dict[str, Any]] = {
 # ``measured_on: {isa: ..., cpu: ...}``: the host the config's choices were timed on (host.py's ISA
 # classes). Optional; unset means DEFAULT_MEASURED_ON (the Zen 4 hosts every shipped choice was
 # measured on before 2026-12-02). Inherited from the base like any section.
-_TOP_KEYS = {"base", "description", "measured_on", *_SCHEMA}
+# ``confirmed_on: [{isa: ..., cpu: ...}, ...]``: hosts of other ISA classes where `edgezoo tune`, given
+# this config as its shipped candidate, kept it (nothing faster beyond timing noise held the bar).
+# `edgezoo run` uses the config as shipped on those classes too instead of tuning. Optional; a
+# list, so a child's replaces its base's.
+_TOP_KEYS = {"base", "description", "measured_on", "confirmed_on", *_SCHEMA}
 
 
 @dataclass(frozen=True)
@@ -112,6 +116,18 @@ class QuantConfig:
     def measured_on(self) -> dict[str, Any]:
         """The host the config's choices were measured on: ``{"isa": ..., "cpu": ...}``."""
         return dict(self.data.get("measured_on") or DEFAULT_MEASURED_ON)
+
+    @property
+    def confirmed_on(self) -> list[dict[str, Any]]:
+        """Hosts of other ISA classes where tune kept this config: ``[{"isa": ..., "cpu": ...}]``."""
+        return [dict(entry) for entry in self.data.get("confirmed_on") or []]
+
+    @property
+    def isa_classes(self) -> tuple[str, ...]:
+        """The ISA classes this config's choices hold on as shipped: where they were timed, then
+        where tune confirmed them (``edgezoo run`` tunes on any other)."""
+        isas = [self.measured_on["isa"], *(entry["isa"] for entry in self.confirmed_on)]
+        return tuple(dict.fromkeys(isas))
 
     def reduce_range(self, host: Host | None = None) -> bool:
         """Whether weights are quantized to 7 bits on ``host`` (``engine.reduce_range``, "auto": int8
@@ -265,6 +281,11 @@ def validate(data: dict[str, Any], label: str) -> None:
     _validate(data, {}, label)
 
 
+def _is_host_entry(entry: Any) -> bool:
+    """A ``measured_on`` / ``confirmed_on`` entry: ``{isa: <an ISA class>, cpu: <text>}`` (cpu optional)."""
+    return isinstance(entry, dict) and not set(entry) - {"isa", "cpu"} and entry.get("isa") in ISA_CLASSES
+
+
 def _validate(cfg: dict[str, Any], origin: dict[str, str], label: str) -> None:
     for key, choices in (
         ("input.type", INPUT_TYPES),
@@ -342,12 +363,12 @@ def _validate(cfg: dict[str, Any], origin: dict[str, str], label: str) -> None:
     reduce = cfg["engine"]["reduce_range"]
     if reduce not in ("auto", True, False) or (isinstance(reduce, int) and not isinstance(reduce, bool)):
         raise _fail(origin, "engine.reduce_range", label, f"must be auto, true or false, got {reduce!r}")
-    measured = cfg.get("measured_on")
-    if measured is not None and (
-        not isinstance(measured, dict) or set(measured) - {"isa", "cpu"} or measured.get("isa") not in ISA_CLASSES
-    ):
-        classes = ", ".join(ISA_CLASSES)
-        raise _fail(origin, "measured_on", label, f"expected {{isa: one of {classes}, cpu: text}}, got {measured!r}")
+    measured, confirmed = cfg.get("measured_on"), cfg.get("confirmed_on")
+    shape = f"{{isa: one of {', '.join(ISA_CLASSES)}, cpu: text}}"
+    if measured is not None and not _is_host_entry(measured):
+        raise _fail(origin, "measured_on", label, f"expected {shape}, got {measured!r}")
+    if confirmed is not None and not (isinstance(confirmed, list) and all(map(_is_host_entry, confirmed))):
+        raise _fail(origin, "confirmed_on", label, f"expected a list of {shape}, got {confirmed!r}")
     if cfg["engine"]["quantizer"] == "nncf" and cfg["calibration"]["bias_correction"]:
         raise _fail(
             origin, "calibration.bias_correction", label, "the nncf quantizer corrects biases itself: set it false"

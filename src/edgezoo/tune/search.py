@@ -354,7 +354,7 @@ def _write(
     name = job.card.name
     e2e = best.built.end_to_end
     chosen = best.config
-    data = {k: v for k, v in chosen.data.items() if k not in ("description", "measured_on")}
+    data = {k: v for k, v in chosen.data.items() if k not in ("description", "measured_on", "confirmed_on")}
     data["engine"] = {**data["engine"], "reduce_range": chosen.reduce_range(host)}  # as decided for this host
     header = (
         f"{name}: chosen by `edgezoo tune` on {host.model} ({host.isa_class}), {now_iso()}.\n"
