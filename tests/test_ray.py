@@ -196,10 +196,11 @@ def test_run_two_models_on_ray_writes_both_results(cli, ray_local, tmp_path):
         doc = json.loads((out / f"{model}.json").read_text())
         assert doc["model"] == model and doc["stages"]["export"]["status"] == "ok"
         assert doc["stages"]["quantize"]["status"] == "ok" and (out / "artifacts" / f"{model}.int8.onnx").is_file()
+        assert doc["stages"]["eval"] == {"status": "skipped", "reason": "no --data"}
         if doc["stages"]["bench"]["status"] == "ok":
             assert doc["precisions"]["fp32"]["latency_1t_ms"] > 0
     r = cli("table", "--results", out)
-    assert r.code == 0 and MODEL in r.out and "test_vit" in r.out
+    assert r.code == 0 and MODEL in r.out and "test_vit" in r.out and "no --data" in r.out
 
 
 @pytest.mark.slow  # starts a Ray instance of its own: about 20 s
