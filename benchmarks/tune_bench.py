@@ -9,9 +9,10 @@ interleaved latency rounds of one tune run, so their ratio is read within one ru
 Images: views of the photos bundled with matplotlib/scikit-image. Calibration: 200 views of four
 photos; held-out: 50 views of three other photos (never calibrated on).
 
-Usage: python benchmarks/tune_bench.py [--models fastvit_t8,tf_efficientnet_lite0] [--budget S]
+Usage: python benchmarks/tune_bench.py [--models fastvit_t8,tf_efficientnet_lite0] [--budget S] [--suffix S]
 (writes benchmarks/results/tune_bench_<ISA class>.json and docs/tune_bench_<ISA class>.md: one
-table per ISA class seen, since the project's machines change from one run to the next)
+table per ISA class seen, since the project's machines change from one run to the next; with
+``--suffix zoo``, tune_bench_<ISA class>_zoo.*, so that a run of other models keeps the first table)
 """
 
 from __future__ import annotations
@@ -39,9 +40,10 @@ HELD_OUT_PHOTOS = ("grace_hopper", "coffee", "motorcycle_left")
 REAL_WEIGHTS = {"tf_efficientnet_lite0"}
 
 
-def _outputs(isa: str) -> tuple[Path, Path]:
+def _outputs(isa: str, suffix: str = "") -> tuple[Path, Path]:
     """This ISA class's data and table (one pair per class: a run on another class keeps these)."""
-    return ROOT / "benchmarks" / "results" / f"tune_bench_{isa}.json", ROOT / "docs" / f"tune_bench_{isa}.md"
+    stem = f"tune_bench_{isa}" + (f"_{suffix}" if suffix else "")
+    return ROOT / "benchmarks" / "results" / f"{stem}.json", ROOT / "docs" / f"{stem}.md"
 
 
 def main() -> None:
@@ -49,10 +51,14 @@ def main() -> None:
     parser.add_argument("--models", default="fastvit_t8,tf_efficientnet_lite0")
     parser.add_argument("--budget", type=float, default=DEFAULT_BUDGET_S)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--suffix", default="", help="name the outputs tune_bench_<ISA class>_<suffix>.*")
     args = parser.parse_args()
+    if args.suffix and not args.suffix.replace("-", "").replace("_", "").isalnum():
+        parser.error(f"--suffix {args.suffix!r}: letters, digits, '-' and '_' only")
     host = current_host()
     doc = {
         "schema": "edgezoo.tune_bench/1",
+        "stem": _outputs(host.isa_class, args.suffix)[0].stem,
         "created": now_iso(),
         "command": command_line(),
         "host": host.to_dict(),
@@ -100,7 +106,7 @@ def main() -> None:
             }
             doc["models"].append(entry)
             print(f"{model}: chose {result.chosen} in {wall:.0f} s", file=sys.stderr)
-    results, table = _outputs(host.isa_class)
+    results, table = _outputs(host.isa_class, args.suffix)
     write_json(results, doc)
     with atomic_path(table) as out:
         out.write_text(markdown(doc), encoding="utf-8")
@@ -117,7 +123,7 @@ def markdown(doc: dict) -> str:
         "# edgezoo tune vs the shipped config (generated)",
         "",
         f"Regenerate with `python benchmarks/tune_bench.py` on an {host['isa']} host (data:"
-        f" `benchmarks/results/tune_bench_{host['isa']}.json`). Command:"
+        f" `benchmarks/results/{doc.get('stem', 'tune_bench_' + host['isa'])}.json`). Command:"
         f" `{doc['command']}`, {doc['created']}.",
         f"Host: {host['model']}, ISA class **{host['isa']}** (flags {' '.join(host['flags'])}); budget"
         f" {doc['budget_s']:g} s, latency at {doc['threads']} thread(s), interleaved rounds within one tune run;"

@@ -106,6 +106,27 @@ def test_run_tunes_only_where_the_shipped_config_was_measured_on_another_isa(cli
 
 
 @pytest.mark.slow
+def test_run_on_an_unconfirmed_isa_tunes_and_ships_the_tuned_artifact(cli, tmp_path, photos, monkeypatch):
+    """The whole tune path inside run, on timm's tiny test model with a host of a class no config names."""
+    import edgezoo.pipeline.runner as runner
+    import edgezoo.tune.search as search
+    from edgezoo.host import Host
+
+    monkeypatch.setattr(runner, "current_host", lambda: Host("Cortex-A55", "aarch64", ("asimd", "asimddp")))
+    monkeypatch.setattr(search, "DEFAULT_BUDGET_S", 30.0)  # a few candidates and short latency rounds
+    out = tmp_path / "out"
+    r = cli("run", "test_efficientnet", "--calib", _calib(tmp_path, photos), "-o", out, *QUICK[:-1])
+    assert r.code == 0, r.err
+    stage = json.loads((out / "test_efficientnet.json").read_text())["stages"]["quantize"]
+    assert stage["status"] == "ok" and "not on this arm-neon-dotprod host" in stage["reason"]
+    tuned = out / "artifacts" / "test_efficientnet.tuned.yaml"
+    assert f"{tuned.name}" in stage["reason"] and tuned.is_file()
+    card = json.loads((out / "artifacts" / "test_efficientnet.int8.json").read_text())
+    assert card["quantization"]["config_file"] == str(tuned) and card["tune"]["chosen"] in stage["reason"]
+    assert card["quantization"]["confirmed_on"] == []  # a tuned config is measured on its host, confirmed nowhere
+
+
+@pytest.mark.slow
 def test_run_no_tune_ships_the_config_on_another_isa(cli, tmp_path, photos, monkeypatch):
     import edgezoo.pipeline.runner as runner
     from edgezoo.host import Host

@@ -80,7 +80,7 @@ def test_tune_writes_the_chosen_recipe_its_artifact_and_the_table(cli, tiny, tun
     for row in measured:
         assert row["latency_ms"] > 0 and -1.0 <= row["logit_cosine_mean"] <= 1.0 and row["top1_agreement"] is not None
     chosen = rows[doc["chosen"]]
-    passing = [row for row in measured if row["holds_bar"]]
+    passing = [row for row in measured if row["holds_bar"] and row["choosable"]]  # 8-bit-weights: shown only
     # The noise probes: more sessions of the shipped artifact, timed in the same rounds.
     assert doc["latency_noise"] >= 0 and doc["min_gain"] == round(max(0.03, doc["latency_noise"]), 3)
     if passing:  # the fastest that holds the bar, unless within the noise of a shipped config that holds it
@@ -250,7 +250,7 @@ def test_a_gain_within_the_measured_timing_noise_keeps_the_shipped_config(noise,
     from edgezoo.tune.search import Tried, choose
 
     def tried(name, ms, cos):
-        t = Tried(SimpleNamespace(name=name))
+        t = Tried(SimpleNamespace(name=name, choosable=True))
         t.built = SimpleNamespace(end_to_end={"logit_cosine_mean": cos, "top1_agreement": 1.0})
         t.latency_ms, t.passes = ms, passes and cos >= 0.995
         return t
@@ -259,3 +259,25 @@ def test_a_gain_within_the_measured_timing_noise_keeps_the_shipped_config(noise,
     shipped, fast, slow = tried("shipped", 10.0, cos), tried("fast", 10.0 / 1.10, cos), tried("slow", 12.0, cos)
     unfaithful = tried("unfaithful", 5.0, 0.9)  # fastest of all, but neither passes nor is as faithful
     assert choose([shipped, fast, slow, unfaithful], shipped, noise).recipe.name == chosen
+
+
+@pytest.mark.parametrize("passes", [True, False])
+def test_a_recipe_shown_for_comparison_is_never_chosen(passes):
+    """8-bit weights on a host without VNNI run the shipped file's kernels: faster only by noise."""
+    from types import SimpleNamespace
+
+    from edgezoo.tune.search import Tried, choose
+
+    def tried(name, ms, choosable=True):
+        t = Tried(SimpleNamespace(name=name, choosable=choosable))
+        t.built = SimpleNamespace(end_to_end={"logit_cosine_mean": 0.999 if passes else 0.97, "top1_agreement": 1.0})
+        t.latency_ms, t.passes = ms, passes
+        return t
+
+    shipped, other = tried("shipped", 10.0), tried("other", 9.0)
+    shown = tried("8-bit-weights", 5.0, choosable=False)  # twice as fast, faithful: still not a pick
+    assert choose([shipped, shown], shipped, 0.0).recipe.name == "shipped"
+    assert choose([shipped, other, shown], shipped, 0.0).recipe.name == "other"
+    zen3 = Host("AMD EPYC 7B13", "x86_64", ("avx2", "fma"))
+    recipes = {r.name: r.choosable for r in candidates(load_config("fastvit_t8"), zen3)}
+    assert recipes.pop("8-bit-weights") is False and all(recipes.values())

@@ -129,7 +129,7 @@ def _quantize(state: _State) -> Stage:
             budget = state.options.tune_budget_s or DEFAULT_BUDGET_S
             options = TuneOptions(calib=calib, budget_s=budget, out_dir=state.artifacts_dir, force=True)
             result = tune_artifact(fp32, options, host=host)
-            why = f"{config.source} holds on {', '.join(config.isa_classes)}, this host is {host.isa_class}"
+            why = f"{config.source} was timed on {' / '.join(config.isa_classes)}, not on this {host.isa_class} host"
             tuned = f"tuned ({why}): chose '{result.chosen}', {result.config_path.name}"
             note = f"{note}; {tuned}" if note else tuned
             state.artifacts["int8"] = result.artifact

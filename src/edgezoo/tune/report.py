@@ -16,14 +16,20 @@ def print_table(result: TuneResult, console: Console) -> None:
     doc = result.doc
     host = doc["host"]
     table = Table(title=f"{doc['model']} on {host['model']} ({host['isa']}), {doc['threads']} thread(s)")
-    for col in ("candidate", "engine", "ms", "cosine", "top-1", f"top-1, margin>={MARGIN}", "bar"):
-        table.add_column(col, no_wrap=True, justify="left" if col in ("candidate", "engine", "bar") else "right")
+    # Names and engines wrap, figures never do: on an 80-column terminal every figure stays readable.
+    for col in ("candidate", "engine"):
+        table.add_column(col, overflow="fold")
+    for col in ("ms", "cosine", "top-1", "clear top-1"):
+        table.add_column(col, no_wrap=True, justify="right")
+    table.add_column("bar", no_wrap=True)
     notes = []
     for row in result.rows:
         mark = "*" if row["name"] == result.chosen else ""
         bar = "holds" if row["holds_bar"] else ("-" if row["status"] != "ok" else "fails")
         if row["status"] != "ok":
             notes.append(f"{row['name']}: {row['status']}")
+        elif not row.get("choosable", True):
+            notes.append(f"{row['name']}: {row['change']}")
         table.add_row(
             f"{mark}{row['name']}",
             f"{row['engine'] or '-'}" + (f" {row['engine_precision']}" if row["engine_precision"] else ""),
@@ -38,7 +44,8 @@ def print_table(result: TuneResult, console: Console) -> None:
         console.print(f"  {note}")
     real = "real weights" if doc["real_weights"] else "random weights: cosine only"
     console.print(
-        f"bar: logit cosine >= {MIN_COSINE}, top-1 agreement >= {MIN_AGREEMENT} where float's margin >= {MARGIN}"
+        f"bar: logit cosine >= {MIN_COSINE}, top-1 agreement >= {MIN_AGREEMENT} on clear images (float's top-1"
+        f" margin >= {MARGIN})"
         f" ({real}); {doc['held_out_images']} held-out, {doc['calibration_images']} calibration images;"
         f" {doc['elapsed_s']} s of a {doc['budget_s']:g} s budget"
     )

@@ -117,6 +117,7 @@ class Tried:
             "top1_agreement_margin_0_05": margin_agreement(e2e),
             "images_margin_0_05": margin_images(e2e),
             "holds_bar": self.passes,
+            "choosable": self.recipe.choosable,
             "build_s": None if self.build_s is None else round(self.build_s, 1),
         }
 
@@ -244,7 +245,9 @@ def choose(ok: list[Tried], shipped: Tried, noise: float | None) -> Tried:
     Either way the shipped config is kept unless the pick is faster by more than MIN_GAIN and than
     the measured ``noise``: a gain within what two sessions of one file differ by is not a better
     recipe (a Zen 3: fastvit_t8's 7-bit and 8-bit weights, the same kernels, timed 14% apart).
+    Recipes that are not ``choosable`` (shown for comparison) are never picked.
     """
+    ok = [t for t in ok if t.recipe.choosable or t is shipped]
     passing = [t for t in ok if t.passes]
     pool = passing or as_faithful_as_shipped(ok, shipped)
     best = min(pool, key=lambda t: t.latency_ms or float("inf"))
