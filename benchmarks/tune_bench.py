@@ -56,9 +56,10 @@ def main() -> None:
     if args.suffix and not args.suffix.replace("-", "").replace("_", "").isalnum():
         parser.error(f"--suffix {args.suffix!r}: letters, digits, '-' and '_' only")
     host = current_host()
+    results, table = _outputs(host.isa_class, args.suffix)
     doc = {
         "schema": "edgezoo.tune_bench/1",
-        "stem": _outputs(host.isa_class, args.suffix)[0].stem,
+        "stem": results.stem,
         "created": now_iso(),
         "command": command_line(),
         "host": host.to_dict(),
@@ -106,7 +107,6 @@ def main() -> None:
             }
             doc["models"].append(entry)
             print(f"{model}: chose {result.chosen} in {wall:.0f} s", file=sys.stderr)
-    results, table = _outputs(host.isa_class, args.suffix)
     write_json(results, doc)
     with atomic_path(table) as out:
         out.write_text(markdown(doc), encoding="utf-8")
@@ -123,7 +123,7 @@ def markdown(doc: dict) -> str:
         "# edgezoo tune vs the shipped config (generated)",
         "",
         f"Regenerate with `python benchmarks/tune_bench.py` on an {host['isa']} host (data:"
-        f" `benchmarks/results/{doc.get('stem', 'tune_bench_' + host['isa'])}.json`). Command:"
+        f" `benchmarks/results/{doc['stem']}.json`). Command:"
         f" `{doc['command']}`, {doc['created']}.",
         f"Host: {host['model']}, ISA class **{host['isa']}** (flags {' '.join(host['flags'])}); budget"
         f" {doc['budget_s']:g} s, latency at {doc['threads']} thread(s), interleaved rounds within one tune run;"

@@ -8,9 +8,12 @@ import shutil
 import pytest
 
 from edgezoo.evaluate.datasets import imagenet_synsets
+from edgezoo.host import Host
 
 # One short bench measurement, and the shipped configs whatever the host (tuning is tested on its own).
 QUICK = ("--duration", "0.2", "--engine", "onnxruntime", "--threads", "1", "--no-tune")
+# A host of a class no shipped config was measured or confirmed on (the RDK X5's core).
+A55 = Host("Cortex-A55", "aarch64", ("asimd", "asimddp"))
 
 
 def test_run_with_real_weights_and_data_then_random_weights_then_table(cli, tmp_path, photos):
@@ -75,7 +78,6 @@ def test_run_tunes_only_where_the_shipped_config_was_measured_on_another_isa(cli
     import edgezoo.quantize.api as api
     import edgezoo.tune.search as search
     from edgezoo.errors import EdgezooError
-    from edgezoo.host import Host
     from edgezoo.quantize.config import load_config
 
     calib = _calib(tmp_path, photos)
@@ -90,14 +92,13 @@ def test_run_tunes_only_where_the_shipped_config_was_measured_on_another_isa(cli
 
     monkeypatch.setattr(search, "tune_artifact", fake("tune"))
     monkeypatch.setattr(api, "quantize_artifact", fake("quantize"))
-    a55 = Host("Cortex-A55", "aarch64", ("asimd", "asimddp"))
     zen3 = Host("AMD EPYC 7B13", "x86_64", ("avx2", "fma"))
     zen4 = Host("AMD EPYC", "x86_64", ("avx2", "avx512f", "avx512_vnni", "avx512_bf16"))
     config = load_config("fastvit_t8")
     # measured on Zen 4, confirmed by tune on a Zen 3 (fastvit_base.yaml), never timed on ARM
     assert config.measured_on["isa"] == zen4.isa_class and config.isa_classes == (zen4.isa_class, zen3.isa_class)
     args = ("run", "fastvit_t8", "--calib", calib, "--engine", "onnxruntime", "-o", tmp_path / "out")
-    cases = ((a55, (), "tune"), (a55, ("--no-tune",), "quantize"), (zen4, (), "quantize"), (zen3, (), "quantize"))
+    cases = ((A55, (), "tune"), (A55, ("--no-tune",), "quantize"), (zen4, (), "quantize"), (zen3, (), "quantize"))
     for host, extra, want in cases:
         monkeypatch.setattr(runner, "current_host", lambda host=host: host)
         r = cli(*args, *extra)
@@ -110,9 +111,8 @@ def test_run_on_an_unconfirmed_isa_tunes_and_ships_the_tuned_artifact(cli, tmp_p
     """The whole tune path inside run, on timm's tiny test model with a host of a class no config names."""
     import edgezoo.pipeline.runner as runner
     import edgezoo.tune.search as search
-    from edgezoo.host import Host
 
-    monkeypatch.setattr(runner, "current_host", lambda: Host("Cortex-A55", "aarch64", ("asimd", "asimddp")))
+    monkeypatch.setattr(runner, "current_host", lambda: A55)
     monkeypatch.setattr(search, "DEFAULT_BUDGET_S", 30.0)  # a few candidates and short latency rounds
     out = tmp_path / "out"
     r = cli("run", "test_efficientnet", "--calib", _calib(tmp_path, photos), "-o", out, *QUICK[:-1])
@@ -129,9 +129,8 @@ def test_run_on_an_unconfirmed_isa_tunes_and_ships_the_tuned_artifact(cli, tmp_p
 @pytest.mark.slow
 def test_run_no_tune_ships_the_config_on_another_isa(cli, tmp_path, photos, monkeypatch):
     import edgezoo.pipeline.runner as runner
-    from edgezoo.host import Host
 
-    monkeypatch.setattr(runner, "current_host", lambda: Host("Cortex-A55", "aarch64", ("asimd", "asimddp")))
+    monkeypatch.setattr(runner, "current_host", lambda: A55)
     calib = _calib(tmp_path, photos)
     r = cli("run", "fastvit_t8", "--calib", calib, "--no-tune", "--duration", "0.1", "--engine", "onnxruntime",
             "--threads", "1", "-o", tmp_path / "b")  # fmt: skip

@@ -211,21 +211,25 @@ def test_a_derived_config_round_trips_through_yaml(tmp_path):
     assert {k: v for k, v in again.data.items()} == variant.data
 
 
+def _tried(name: str, ms: float, cos: float, agree: float = 1.0, passes: bool = False, choosable: bool = True):
+    """A measured candidate for the choice rules, without building anything."""
+    from types import SimpleNamespace
+
+    from edgezoo.tune.search import Tried
+
+    t = Tried(SimpleNamespace(name=name, choosable=choosable))
+    t.built = SimpleNamespace(end_to_end={"logit_cosine_mean": cos, "top1_agreement": agree})
+    t.latency_ms, t.passes = ms, passes
+    return t
+
+
 def test_without_a_passing_candidate_the_fastest_as_faithful_as_shipped_is_kept():
     """Random weights can miss the bar whatever the recipe: tune must not then pick a slower recipe for a
     cosine gain that is noise (seen on fastvit_t8: ONNX Runtime 1.8x slower for +0.0006)."""
-    from types import SimpleNamespace
+    from edgezoo.tune.search import as_faithful_as_shipped
 
-    from edgezoo.tune.search import Tried, as_faithful_as_shipped
-
-    def tried(name, cos, agree, ms):
-        t = Tried(SimpleNamespace(name=name))
-        t.built = SimpleNamespace(end_to_end={"logit_cosine_mean": cos, "top1_agreement": agree})
-        t.latency_ms = ms
-        return t
-
-    shipped = tried("shipped", 0.9707, 0.88, 11.6)
-    others = [tried("f32", 0.9706, 0.88, 11.1), tried("ort", 0.9713, 0.88, 20.6), tried("nncf", 0.9634, 0.86, 11.0)]
+    shipped = _tried("shipped", 11.6, 0.9707, 0.88)
+    others = [_tried("f32", 11.1, 0.9706, 0.88), _tried("ort", 20.6, 0.9713, 0.88), _tried("nncf", 11.0, 0.9634, 0.86)]
     ok = [shipped, *others]
     kept = as_faithful_as_shipped(ok, shipped)
     assert [t.recipe.name for t in kept] == ["shipped", "f32", "ort"]
@@ -245,15 +249,10 @@ def test_without_a_passing_candidate_the_fastest_as_faithful_as_shipped_is_kept(
 def test_a_gain_within_the_measured_timing_noise_keeps_the_shipped_config(noise, passes, chosen):
     """On a Zen 3, fastvit_t8's 7-bit and 8-bit weights (the same kernels) timed 14% apart in one tune run:
     the shipped config is replaced only by a gain beyond what its own sessions differ by."""
-    from types import SimpleNamespace
-
-    from edgezoo.tune.search import Tried, choose
+    from edgezoo.tune.search import choose
 
     def tried(name, ms, cos):
-        t = Tried(SimpleNamespace(name=name, choosable=True))
-        t.built = SimpleNamespace(end_to_end={"logit_cosine_mean": cos, "top1_agreement": 1.0})
-        t.latency_ms, t.passes = ms, passes and cos >= 0.995
-        return t
+        return _tried(name, ms, cos, passes=passes and cos >= 0.995)
 
     cos = 0.999 if passes else 0.97
     shipped, fast, slow = tried("shipped", 10.0, cos), tried("fast", 10.0 / 1.10, cos), tried("slow", 12.0, cos)
@@ -264,20 +263,12 @@ def test_a_gain_within_the_measured_timing_noise_keeps_the_shipped_config(noise,
 @pytest.mark.parametrize("passes", [True, False])
 def test_a_recipe_shown_for_comparison_is_never_chosen(passes):
     """8-bit weights on a host without VNNI run the shipped file's kernels: faster only by noise."""
-    from types import SimpleNamespace
+    from edgezoo.tune.search import choose
 
-    from edgezoo.tune.search import Tried, choose
-
-    def tried(name, ms, choosable=True):
-        t = Tried(SimpleNamespace(name=name, choosable=choosable))
-        t.built = SimpleNamespace(end_to_end={"logit_cosine_mean": 0.999 if passes else 0.97, "top1_agreement": 1.0})
-        t.latency_ms, t.passes = ms, passes
-        return t
-
-    shipped, other = tried("shipped", 10.0), tried("other", 9.0)
-    shown = tried("8-bit-weights", 5.0, choosable=False)  # twice as fast, faithful: still not a pick
+    cos = 0.999 if passes else 0.97
+    shipped, other = _tried("shipped", 10.0, cos, passes=passes), _tried("other", 9.0, cos, passes=passes)
+    shown = _tried("8-bit-weights", 5.0, cos, passes=passes, choosable=False)  # twice as fast, faithful: not a pick
     assert choose([shipped, shown], shipped, 0.0).recipe.name == "shipped"
     assert choose([shipped, other, shown], shipped, 0.0).recipe.name == "other"
-    zen3 = Host("AMD EPYC 7B13", "x86_64", ("avx2", "fma"))
-    recipes = {r.name: r.choosable for r in candidates(load_config("fastvit_t8"), zen3)}
+    recipes = {r.name: r.choosable for r in candidates(load_config("fastvit_t8"), ZEN3)}
     assert recipes.pop("8-bit-weights") is False and all(recipes.values())

@@ -28,7 +28,7 @@ def print_table(result: TuneResult, console: Console) -> None:
         bar = "holds" if row["holds_bar"] else ("-" if row["status"] != "ok" else "fails")
         if row["status"] != "ok":
             notes.append(f"{row['name']}: {row['status']}")
-        elif not row.get("choosable", True):
+        elif not row["choosable"]:
             notes.append(f"{row['name']}: {row['change']}")
         table.add_row(
             f"{mark}{row['name']}",
