@@ -123,7 +123,7 @@ def markdown(doc: dict) -> str:
         "# edgezoo tune vs the shipped config (generated)",
         "",
         f"Regenerate with `python benchmarks/tune_bench.py` on an {host['isa']} host (data:"
-        f" `benchmarks/results/{doc['stem']}.json`). Command:"
+        f" `benchmarks/results/{doc.get('stem', 'tune_bench_' + host['isa'])}.json`). Command:"  # older files: no stem
         f" `{doc['command']}`, {doc['created']}.",
         f"Host: {host['model']}, ISA class **{host['isa']}** (flags {' '.join(host['flags'])}); budget"
         f" {doc['budget_s']:g} s, latency at {doc['threads']} thread(s), interleaved rounds within one tune run;"
